@@ -10,6 +10,8 @@ checked for every row before any row is converted, so a wrong file fails at once
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,13 @@ from typing import Any, NamedTuple
 
 from rubric_arm.data.jsonl import read_jsonl
 from rubric_arm.errors import InputError, RubricArmError
-from rubric_arm.types import PreferencePair, Prompt, text_field, validate_prompt
+from rubric_arm.types import (
+    PreferencePair,
+    Prompt,
+    normalize_label,
+    text_field,
+    validate_prompt,
+)
 
 RM_BENCH_STYLES = ("concise", "detailed_plain", "detailed_markdown")
 PPE_IFEVAL_K = 32
@@ -72,12 +80,34 @@ def _hub_rows(hub_id: str, config: str | None, split: str) -> list[Row]:
     except Exception as exc:
         lines = str(exc).strip().splitlines()
         detail = lines[0] if lines else type(exc).__name__
-        raise RubricArmError(f"cannot load {hub_id} (split {split!r}): {detail}") from exc
+        offline = os.environ.get("HF_DATASETS_OFFLINE", "").lower() in ("1", "true", "yes")
+        hint = (
+            "; HF_DATASETS_OFFLINE is set, so only the local HF cache is read: "
+            "pass a local .jsonl/.parquet file in the same schema instead"
+            if offline
+            else ""
+        )
+        raise RubricArmError(f"cannot load {hub_id} (split {split!r}): {detail}{hint}") from exc
     return [dict(row) for row in ds]
 
 
+def _parquet_rows(path: Path) -> list[Row]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise RubricArmError(f"{path}: reading parquet needs pyarrow: pip install pyarrow") from exc
+    if not path.is_file():
+        raise RubricArmError(f"input file {path} does not exist or is not a file")
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable parquet file ({exc})") from exc
+
+
 def _file_rows(path: Path) -> list[Row]:
-    """Rows of a local .jsonl file, or of a .json file holding a list of objects."""
+    """Rows of a local .jsonl or .parquet file, or of a .json file holding a list of objects."""
+    if path.suffix.lower() == ".parquet":
+        return _parquet_rows(path)
     if path.suffix.lower() == ".json":
         if not path.is_file():
             raise RubricArmError(f"input file {path} does not exist or is not a file")
@@ -105,7 +135,7 @@ def _load_rows(
     source: str | Path | None, benchmark: str, columns: Sequence[str], split: str
 ) -> tuple[list[Row], str]:
     """Rows and a name for messages; every row is checked to hold every required column."""
-    spec = BENCHMARKS[benchmark]
+    spec = BENCHMARKS.get(benchmark) or SOURCES[benchmark]
     if source is None:
         rows, where = _hub_rows(spec.hub_id, spec.config, split), f"{spec.hub_id} ({split})"
     else:
@@ -389,6 +419,91 @@ def load_ppe_ifeval(source: str | Path | None = None, *, split: str = "train") -
     return pairs
 
 
+_WRITING_TEXT_KEYS = ("text", "content", "response")
+
+
+def _writing_response(row: Row, col: str, where: str) -> tuple[str, Row]:
+    """A WritingPreferenceBench response object -> (text, the object's other fields)."""
+    value = row[col]
+    if isinstance(value, str):
+        return text_field(row, col, where), {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: field {col!r} must be an object or a string")
+    key = next((k for k in _WRITING_TEXT_KEYS if k in value), None)
+    if key is None:
+        raise InputError(
+            f"{where}: field {col!r} has none of the text keys {_WRITING_TEXT_KEYS}; "
+            f"found: {', '.join(sorted(value)) or 'none'}"
+        )
+    text = text_field(value, key, f"{where}: field {col!r}")
+    return text, {k: v for k, v in value.items() if k != key}
+
+
+def load_writing_preference(
+    source: str | Path | None = None, *, split: str = "train"
+) -> BenchmarkPairs:
+    """WritingPreferenceBench: chosen / rejected response objects; subset = tag (the domain)."""
+    cols = ("prompt", "prompt_id", "tag", "chosen", "rejected")
+    rows, src = _load_rows(source, "writing-preference", cols, split)
+    pairs = BenchmarkPairs()
+    seen: Counter[str] = Counter()
+    for i, row in enumerate(rows):
+        where = f"{src}, row {i}"
+        base = _row_id(row, "prompt_id", where)
+        seen[base] += 1
+        pid = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        chosen, chosen_meta = _writing_response(row, "chosen", where)
+        rejected, rejected_meta = _writing_response(row, "rejected", where)
+        meta = {"prompt_id": row["prompt_id"], "chosen": chosen_meta, "rejected": rejected_meta}
+        prompt = validate_prompt(row["prompt"], f"{where}: field 'prompt'")
+        pairs.append(_pair(pid, prompt, chosen, rejected, _subset_name(row, where), meta))
+    return pairs
+
+
+def _subset_name(row: Row, where: str) -> str:
+    tag = row["tag"]
+    if isinstance(tag, list) and tag and all(isinstance(t, str) for t in tag):
+        return tag[0]
+    if isinstance(tag, dict):
+        domain = tag.get("domain") or tag.get("category")
+        if isinstance(domain, str) and domain:
+            return domain
+    if isinstance(tag, str) and tag:
+        return tag
+    raise InputError(f"{where}: field 'tag' must name the domain (a string), got {tag!r}")
+
+
+def load_openrubric(source: str | Path | None = None, *, split: str = "train") -> BenchmarkPairs:
+    """OpenRubric-v2 (training data): pairs in the given order, label from `winner`.
+
+    The reference rubric and source go to metadata, with every further column kept as is
+    (the judge-trajectory column's name is not documented upstream).
+    """
+    cols = ("instruction", "response_a", "response_b", "winner", "rubric", "source")
+    rows, src = _load_rows(source, "openrubric-v2", cols, split)
+    pairs = BenchmarkPairs()
+    for i, row in enumerate(rows):
+        where = f"{src}, row {i}"
+        label = normalize_label(row["winner"], f"{where}: field 'winner'")
+        if label is None:
+            raise InputError(f"{where}: field 'winner' is empty")
+        extra = {k: v for k, v in row.items() if k not in cols}
+        meta = {"rubric": _optional_text(row, "rubric", where), "extra": extra}
+        pid = str(row["id"]) if "id" in row and row["id"] is not None else str(i)
+        pairs.append(
+            PreferencePair(
+                pid,
+                validate_prompt(row["instruction"], f"{where}: field 'instruction'"),
+                text_field(row, "response_a", where),
+                text_field(row, "response_b", where),
+                label,
+                text_field(row, "source", where),
+                meta,
+            )
+        )
+    return pairs
+
+
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     "rewardbench": BenchmarkSpec(load_rewardbench, "allenai/reward-bench", None, "filtered"),
     "rewardbench2": BenchmarkSpec(load_rewardbench2, "allenai/reward-bench-2", None, "test"),
@@ -396,4 +511,14 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     "helpsteer3": BenchmarkSpec(load_helpsteer3, "nvidia/HelpSteer3", "preference", "validation"),
     "judgebench": BenchmarkSpec(load_judgebench, "ScalerLab/JudgeBench", None, "gpt"),
     "ppe-ifeval": BenchmarkSpec(load_ppe_ifeval, "lmarena-ai/PPE-IFEval-Best-of-K", None, "train"),
+    # Config and split names of WritingPreferenceBench are not documented upstream [U].
+    "writing-preference": BenchmarkSpec(
+        load_writing_preference, "m-a-p/Writing-Preference-Bench", None, "train"
+    ),
+}
+
+# Data that is not a benchmark of its own: training pairs and prompt sources for pair builders
+# (filled in by rubric_arm.data.if_sources for the verifiable-prompt sets).
+SOURCES: dict[str, BenchmarkSpec] = {
+    "openrubric-v2": BenchmarkSpec(load_openrubric, "OpenRubrics/OpenRubric-v2", None, "train"),
 }
