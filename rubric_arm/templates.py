@@ -18,6 +18,8 @@ from rubric_arm.types import Chat
 ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "generator": ("prompt",),
     "judge": ("prompt", "rubric", "response_a", "response_b"),
+    # A pairwise judge without a rubric (the "direct judge" baseline).
+    "direct": ("prompt", "response_a", "response_b"),
 }
 _PLACEHOLDER = re.compile(r"\{(prompt|rubric|response_a|response_b)\}")
 _LOOKALIKE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,40})\}")
@@ -118,7 +120,7 @@ def infer_role(text: str, name: str = "template") -> str:
     """Judge if the text has a response placeholder, generator if it has only {prompt}."""
     found = _placeholders(text)
     if found & {"response_a", "response_b"}:
-        return "judge"
+        return "judge" if "rubric" in found else "direct"
     if "prompt" in found:
         return "generator"
     raise InputError(

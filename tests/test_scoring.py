@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from rubric_arm.harness.scoring import (
     RB2_SUBSETS,
     REWARDBENCH_SECTIONS,

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from rubric_arm.harness.stats import (
     DEFAULT_RESAMPLES,
     Estimate,

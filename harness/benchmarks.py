@@ -1,0 +1,381 @@
+"""Evaluation view of the benchmarks: which pairs a judge sees, and how its records are scored.
+
+Multi-response benchmarks are expanded into pairs (RewardBench 2: the correct response vs each
+incorrect one; RM-Bench: the 3 x 3 chosen-vs-rejected style grid), judged pairwise, and folded
+back per item with the official rules (harness.scoring). Every score comes with a bootstrap CI,
+its n, the parse failures it absorbed and the policy that scored them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rubric_arm.data.benchmarks import (
+    BENCHMARKS,
+    MultiResponseItem,
+    load_helpsteer3,
+    load_judgebench,
+    load_ppe_ifeval,
+    load_rewardbench,
+    load_rewardbench2,
+    load_rm_bench,
+    load_writing_preference,
+)
+from rubric_arm.errors import InputError
+from rubric_arm.harness import scoring
+from rubric_arm.harness.stats import Estimate, bootstrap_ci, grouped_bootstrap_ci
+from rubric_arm.types import PreferencePair
+
+TIE_POLICIES: dict[str, float] = {"half": 0.5, "wrong": 0.0}
+"""Credit for a pair the judge gave no winner for (unparsed verdict, vote tie, prompt too long)."""
+
+
+@dataclass
+class Metric:
+    """One reported figure: an estimate with CI and n, and the failures it includes."""
+
+    name: str
+    estimate: Estimate
+    parse_failures: int = 0
+    not_judged: int = 0
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            **self.estimate.to_dict(),
+            "parse_failures": self.parse_failures,
+            "not_judged": self.not_judged,
+            "note": self.note,
+        }
+
+
+@dataclass
+class EvalBenchmark:
+    """How one benchmark is loaded, expanded into pairs, and scored."""
+
+    name: str
+    load: Callable[..., list[Any]]
+    description: str
+    orders: str | None = None  # forced judging order (JudgeBench: both)
+    multi: str | None = None  # "rb2" | "rmbench" for multi-response items
+    hub_split: str | None = None
+    sections: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _load_mini(source: str | Path | None = None, *, split: str | None = None) -> list[Any]:
+    from rubric_arm.data.mini import load_mini
+
+    return load_mini(split or "heldout", path=Path(source) if source else None)
+
+
+def _with_split(loader: Callable[..., Any]) -> Callable[..., list[Any]]:
+    def load(source: str | Path | None = None, *, split: str | None = None) -> list[Any]:
+        return list(loader(source, split=split) if split else loader(source))
+
+    return load
+
+
+EVAL_BENCHMARKS: dict[str, EvalBenchmark] = {
+    b.name: b
+    for b in [
+        EvalBenchmark("mini", _load_mini, "offline mini suite (held-out split by default)"),
+        EvalBenchmark(
+            "rewardbench", _with_split(load_rewardbench), "RewardBench v1", sections=True
+        ),
+        EvalBenchmark("rewardbench2", _with_split(load_rewardbench2), "RewardBench 2", multi="rb2"),
+        EvalBenchmark("rm-bench", _with_split(load_rm_bench), "RM-Bench", multi="rmbench"),
+        EvalBenchmark("helpsteer3", _with_split(load_helpsteer3), "HelpSteer3 preference"),
+        EvalBenchmark("ppe-ifeval", _with_split(load_ppe_ifeval), "PPE IFEval best-of-K pairs"),
+        EvalBenchmark(
+            "judgebench", _with_split(load_judgebench), "JudgeBench (both orders)", orders="both"
+        ),
+        EvalBenchmark(
+            "writing-preference", _with_split(load_writing_preference), "WritingPreferenceBench"
+        ),
+        EvalBenchmark(
+            "pairs", _with_split(lambda s, split=None: _load_pairs_file(s)), "a JSONL of pairs"
+        ),
+    ]
+}
+
+
+def _load_pairs_file(source: str | Path | None) -> list[PreferencePair]:
+    from rubric_arm.data.jsonl import read_jsonl
+
+    if source is None:
+        raise InputError("the 'pairs' benchmark needs --data <file.jsonl>")
+    pairs = []
+    for i, row in read_jsonl(source):
+        if isinstance(row, InputError):
+            raise row
+        pairs.append(PreferencePair.from_dict(row, i))
+    return pairs
+
+
+def get_benchmark(name: str) -> EvalBenchmark:
+    if name not in EVAL_BENCHMARKS:
+        raise InputError(f"unknown benchmark {name!r}; known: {', '.join(EVAL_BENCHMARKS)}")
+    return EVAL_BENCHMARKS[name]
+
+
+# ---- expansion ------------------------------------------------------------------------------
+
+
+def expand(bench: EvalBenchmark, items: Sequence[Any]) -> list[PreferencePair]:
+    """The pairs to judge: pairwise items as they are, multi-response items as their grid."""
+    if bench.multi is None:
+        return list(items)
+    pairs = []
+    for item in items:
+        if not isinstance(item, MultiResponseItem):
+            raise InputError(f"{bench.name}: expected multi-response items")
+        if bench.multi == "rb2" and item.subset == "Ties":
+            continue  # needs per-response scores; handled by score_rb2_ties
+        for i, good in enumerate(item.correct):
+            for j, bad in enumerate(item.incorrect):
+                meta = {"item": item.id, "ci": i, "ri": j}
+                pairs.append(
+                    PreferencePair(
+                        f"{item.id}|c{i}r{j}", item.prompt, good, bad, "A", item.subset, meta
+                    )
+                )
+    return pairs
+
+
+# ---- scoring --------------------------------------------------------------------------------
+
+
+def _credit(rec: dict[str, Any], tie_credit: float) -> float:
+    if rec.get("status") != "ok" or rec.get("winner") is None:
+        return tie_credit
+    return 1.0 if rec["winner"] == rec["label"] else 0.0
+
+
+def _failures(recs: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    not_judged = sum(r.get("status") != "ok" for r in recs)
+    parse = sum(r.get("status") == "ok" and r.get("winner") is None for r in recs)
+    return parse, not_judged
+
+
+def _metric(
+    name: str, scores: Sequence[float], recs: Sequence[dict[str, Any]], seed: int, **kw: Any
+) -> Metric:
+    parse, not_judged = _failures(recs)
+    return Metric(name, bootstrap_ci(scores, seed=seed), parse, not_judged, **kw)
+
+
+def score_pairwise(
+    records: Sequence[dict[str, Any]], *, tie_credit: float, seed: int = 0
+) -> list[Metric]:
+    """Accuracy per subset and over all pairs (pooled)."""
+    by_subset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_subset[str(r.get("subset") or "all")].append(r)
+    metrics = []
+    if len(by_subset) > 1 or "all" not in by_subset:
+        for subset in sorted(by_subset):
+            recs = by_subset[subset]
+            metrics.append(_metric(subset, [_credit(r, tie_credit) for r in recs], recs, seed))
+    metrics.append(_metric("overall", [_credit(r, tie_credit) for r in records], records, seed))
+    return metrics
+
+
+def score_rewardbench(
+    records: Sequence[dict[str, Any]], *, tie_credit: float, seed: int = 0
+) -> list[Metric]:
+    """Subset accuracies, then the official weighted section scores and their mean (CIs resample
+    within subsets)."""
+    metrics = score_pairwise(records, tie_credit=tie_credit, seed=seed)
+    metrics = [m for m in metrics if m.name != "overall"]
+    scores = np.array([_credit(r, tie_credit) for r in records])
+    subsets = [str(r.get("subset")) for r in records]
+    section_of = {s: sec for sec, ws in scoring.REWARDBENCH_SECTIONS.items() for s in ws}
+    present = {
+        sec: [s for s in ws if s in subsets] for sec, ws in scoring.REWARDBENCH_SECTIONS.items()
+    }
+    present = {sec: ss for sec, ss in present.items() if ss}
+    section_values = []
+    for sec, ss in present.items():
+        weights = scoring.REWARDBENCH_SECTIONS[sec]
+        idx = [i for i, s in enumerate(subsets) if s in ss]
+
+        def combine(
+            means: dict[Any, np.ndarray], ss: list[str] = ss, w: dict[str, int] = weights
+        ) -> np.ndarray:
+            total = sum(w[s] for s in ss)
+            return sum(means[s] * w[s] for s in ss) / total
+
+        est = grouped_bootstrap_ci(scores[idx], [subsets[i] for i in idx], combine, seed=seed)
+        recs = [records[i] for i in idx]
+        parse, nj = _failures(recs)
+        metrics.append(Metric(f"section: {sec}", est, parse, nj, note="official subset weights"))
+        section_values.append((sec, ss, weights))
+    if section_values:
+        idx = [i for i, s in enumerate(subsets) if s in section_of]
+
+        def overall(means: dict[Any, np.ndarray]) -> np.ndarray:
+            per = [
+                sum(means[s] * w[s] for s in ss) / sum(w[s] for s in ss)
+                for _, ss, w in section_values
+            ]
+            return sum(per) / len(per)
+
+        est = grouped_bootstrap_ci(scores[idx], [subsets[i] for i in idx], overall, seed=seed)
+        recs = [records[i] for i in idx]
+        parse, nj = _failures(recs)
+        note = f"mean of {len(section_values)} section(s) present"
+        metrics.append(Metric("overall", est, parse, nj, note=note))
+    return metrics
+
+
+def _by_item(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    items: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        items[r["id"].split("|", 1)[0]].append(r)
+    return items
+
+
+def _cell(rec: dict[str, Any], yes: str, no: str) -> str | None:
+    if rec.get("status") != "ok" or rec.get("winner") is None:
+        return None
+    return yes if rec["winner"] == rec["label"] else no
+
+
+def _grid_key(rec: dict[str, Any]) -> tuple[int, int]:
+    tail = rec["id"].split("|", 1)[1]  # "c{i}r{j}"
+    i, j = tail[1:].split("r")
+    return int(i), int(j)
+
+
+def score_rb2(
+    records: Sequence[dict[str, Any]], *, protocol: str = "all_pairs", seed: int = 0, **_: Any
+) -> list[Metric]:
+    """Best-of-4 credit per item from the pairwise grid (protocol recorded), per subset."""
+    by_subset: dict[str, list[float]] = defaultdict(list)
+    recs_by_subset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for _item, recs in sorted(_by_item(records).items()):
+        outcomes = {_grid_key(r): _cell(r, "correct", "incorrect") for r in recs}
+        n_c = 1 + max(k[0] for k in outcomes)
+        n_i = 1 + max(k[1] for k in outcomes)
+        credit = scoring.pairwise_multi_response_item(outcomes, n_c, n_i, protocol=protocol)  # type: ignore[arg-type]
+        subset = str(recs[0].get("subset"))
+        by_subset[subset].append(credit)
+        recs_by_subset[subset] += recs
+    metrics = [
+        _metric(s, by_subset[s], recs_by_subset[s], seed, note=f"pairwise protocol {protocol}")
+        for s in scoring.RB2_SUBSETS
+        if s in by_subset
+    ]
+    missing = [s for s in scoring.RB2_SUBSETS if s not in by_subset]
+    if not missing:
+        values = [m.estimate.value for m in metrics]
+        metrics.append(
+            Metric(
+                "overall",
+                Estimate(float(np.mean(values)), math.nan, math.nan, len(records), 0.95, 0, "none"),
+            )
+        )
+    return metrics
+
+
+def score_rmbench(records: Sequence[dict[str, Any]], *, seed: int = 0, **_: Any) -> list[Metric]:
+    """Per-domain hard / normal / easy / total from the 3 x 3 grid (a missing verdict counts 0)."""
+    rows = []
+    recs_by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for _item, recs in sorted(_by_item(records).items()):
+        outcomes = {_grid_key(r): _cell(r, "chosen", "rejected") for r in recs}
+        matrix = scoring.rmbench_matrix_from_pairwise(outcomes)
+        domain = str(recs[0].get("subset"))
+        rows.append(
+            (scoring._RMBENCH_POOL.get(domain, domain), scoring.rmbench_matrix_scores(matrix))
+        )
+        recs_by_domain[scoring._RMBENCH_POOL.get(domain, domain)] += recs
+    metrics = []
+    for domain in scoring.RMBENCH_DOMAINS:
+        items = [s for d, s in rows if d == domain]
+        if not items:
+            continue
+        for level in ("total", "hard", "normal", "easy"):
+            name = domain if level == "total" else f"{domain} ({level})"
+            metrics.append(_metric(name, [s[level] for s in items], recs_by_domain[domain], seed))
+    for level in ("total", "hard", "normal", "easy"):
+        domains = [d for d in scoring.RMBENCH_DOMAINS if any(dd == d for dd, _ in rows)]
+        if not domains:
+            break
+        groups = [d for d, _ in rows]
+        scores = [s[level] for _, s in rows]
+
+        def combine(means: dict[Any, np.ndarray], ds: list[str] = domains) -> np.ndarray:
+            return sum(means[d] for d in ds) / len(ds)
+
+        est = grouped_bootstrap_ci(scores, groups, combine, seed=seed)
+        name = "overall" if level == "total" else f"overall ({level})"
+        parse, nj = _failures(records)
+        metrics.append(Metric(name, est, parse, nj, note="mean over domains"))
+    return metrics
+
+
+def score_judgebench(records: Sequence[dict[str, Any]], *, seed: int = 0, **_: Any) -> list[Metric]:
+    """JudgeBench's both-order rule per pair, per source and overall."""
+    by_source: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        verdicts = {j["order"]: j["winner"] for j in r.get("judgments", [])}
+        fwd = verdicts.get("AB")
+        swapped_raw = verdicts.get("BA")
+        # judgments store winners in the pair's own labels; judgebench_item wants the raw
+        # verdict of the swapped prompt, i.e. mapped back.
+        swapped = None if swapped_raw is None else ("B" if swapped_raw == "A" else "A")
+        label = "A>B" if r["label"] == "A" else "B>A"
+        by_source[str(r.get("subset"))].append(scoring.judgebench_item(fwd, swapped, label))
+    metrics = [
+        _metric(s, v, [r for r in records if str(r.get("subset")) == s], seed)
+        for s, v in sorted(by_source.items())
+    ]
+    all_scores = [x for v in by_source.values() for x in v]
+    metrics.append(_metric("overall", all_scores, records, seed, note="both orders, +1/-1 rule"))
+    return metrics
+
+
+def score(
+    bench: EvalBenchmark,
+    records: Sequence[dict[str, Any]],
+    *,
+    tie_policy: str = "half",
+    protocol: str = "all_pairs",
+    seed: int = 0,
+) -> list[Metric]:
+    """All metrics of one benchmark from its per-pair records."""
+    if tie_policy not in TIE_POLICIES:
+        raise InputError(f"tie policy must be one of {', '.join(TIE_POLICIES)}, got {tie_policy!r}")
+    credit = TIE_POLICIES[tie_policy]
+    if not records:
+        return []
+    if bench.multi == "rb2":
+        return score_rb2(records, protocol=protocol, seed=seed)
+    if bench.multi == "rmbench":
+        return score_rmbench(records, seed=seed)
+    if bench.orders == "both":
+        return score_judgebench(records, seed=seed)
+    if bench.sections:
+        return score_rewardbench(records, tie_credit=credit, seed=seed)
+    return score_pairwise(records, tie_credit=credit, seed=seed)
+
+
+__all__ = [
+    "BENCHMARKS",
+    "EVAL_BENCHMARKS",
+    "Metric",
+    "TIE_POLICIES",
+    "expand",
+    "get_benchmark",
+    "score",
+]

@@ -1,0 +1,361 @@
+"""The judges registry: anything that maps (prompt, two responses) to a preference.
+
+Every judge returns the same per-pair record (the core's JudgeRecord fields: id, subset, label,
+status, winner, correct, order, judgments, ...), so every judge goes through the same scorers.
+Judges that score each response on its own (`scalar`, `random`) also fill `scores` and can
+serve benchmarks that need per-response scores (RewardBench 2 Ties).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rubric_arm.errors import InputError
+from rubric_arm.pipeline import RubricARM, stable_hash
+from rubric_arm.types import PreferencePair, SamplingParams, prompt_text
+from rubric_arm.verdict import majority_vote
+
+Record = dict[str, Any]
+
+
+class Judge(ABC):
+    """A pairwise judge; `config()` is what a run folder records to reproduce it."""
+
+    name: str = "judge"
+    per_response_scores: bool = False
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def judge_pairs(
+        self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
+    ) -> list[Record]:
+        """One record per pair, in input order."""
+
+
+def _base_record(pair: PreferencePair, order: str, seed: int) -> Record:
+    return {
+        "id": pair.id,
+        "subset": pair.subset,
+        "label": pair.label,
+        "status": "ok",
+        "winner": None,
+        "correct": None,
+        "error": None,
+        "order": order,
+        "votes": 1,
+        "seed": seed,
+        "rubric": None,
+        "judgments": [],
+        "truncated": {},
+    }
+
+
+class RubricARMJudge(Judge):
+    """The core pipeline: a rubric generator and a judge (`rubric-arm`, `prompted-rubric`, `direct`)."""
+
+    def __init__(
+        self, name: str, arm: RubricARM, settings: dict[str, Any], votes: int | None = None
+    ):
+        self.name = name
+        self.arm = arm
+        self.settings = settings
+        self.votes = votes
+
+    def config(self) -> dict[str, Any]:
+        arm = self.arm
+        uses = arm.uses_rubrics
+        return {
+            "judge": self.name,
+            **self.settings,
+            "generator_model": arm.generator_engine.fingerprint if uses else None,
+            "judge_model": arm.judge_engine.fingerprint,
+            "generator_template": arm.generator_template.version if uses else None,
+            "judge_template": arm.judge_template.version,
+            "rubric_sampling": arm.rubric_sampling.key() if uses else None,
+            "judge_sampling": arm.judge_sampling.key(),
+            "votes": self.votes or arm.default_votes,
+        }
+
+    def judge_pairs(
+        self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
+    ) -> list[Record]:
+        records = self.arm.judge(pairs, order=order, seed=seed, votes=self.votes, desc=desc)  # type: ignore[arg-type]
+        out = []
+        for rec in records:
+            d = rec.to_dict(timings=False)
+            d["seconds"] = round(rec.judge_seconds + (rec.rubric or {}).get("seconds", 0.0), 4)
+            out.append(d)
+        return out
+
+
+class ScalarJudge(Judge):
+    """A sequence-classification reward model (Skywork-Reward style): higher score wins.
+
+    Each (prompt, response) is rendered through the model's chat template and scored alone;
+    equal scores give no winner (RewardBench counts a tie as wrong for classifiers).
+    """
+
+    per_response_scores = True
+
+    def __init__(self, model: str, *, batch_size: int = 8, max_length: int = 4096) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from rubric_arm.models import model_fingerprint, resolve_model
+
+        self.name = "scalar"
+        path = resolve_model(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+        self.model.eval()
+        if self.model.config.pad_token_id is None:
+            self.model.config.pad_token_id = (
+                self.tokenizer.pad_token_id or self.tokenizer.eos_token_id
+            )
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model_name = model
+        self.fingerprint = model_fingerprint(path)
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "judge": "scalar",
+            "model": self.model_name,
+            "judge_model": self.fingerprint,
+            "max_length": self.max_length,
+        }
+
+    def _text(self, prompt: Any, response: str) -> str:
+        chat = (
+            list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        ) + [{"role": "assistant", "content": response}]
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(chat, tokenize=False)
+        return prompt_text(prompt) + "\n\n" + response
+
+    def score(self, items: Sequence[tuple[Any, str]]) -> list[float]:
+        """The reward of every (prompt, response), in batches."""
+        import torch
+
+        scores: list[float] = []
+        for start in range(0, len(items), self.batch_size):
+            part = [self._text(p, r) for p, r in items[start : start + self.batch_size]]
+            enc = self.tokenizer(
+                part,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                add_special_tokens=False,
+            )
+            with torch.inference_mode():
+                logits = self.model(**enc).logits
+            scores += [float(x) for x in logits[:, 0]]
+        return scores
+
+    def judge_pairs(
+        self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
+    ) -> list[Record]:
+        flat = [(p.prompt, r) for p in pairs for r in (p.response_a, p.response_b)]
+        scores = self.score(flat)
+        out = []
+        for k, pair in enumerate(pairs):
+            a, b = scores[2 * k], scores[2 * k + 1]
+            rec = _base_record(pair, "independent", seed)
+            rec["scores"] = {"A": a, "B": b}
+            rec["winner"] = "A" if a > b else "B" if b > a else None
+            rec["correct"] = None if pair.label is None else rec["winner"] == pair.label
+            out.append(rec)
+        return out
+
+
+class RandomJudge(Judge):
+    """The sanity baseline: a seeded coin per pair (and a seeded uniform score per response)."""
+
+    name = "random"
+    per_response_scores = True
+
+    def config(self) -> dict[str, Any]:
+        return {"judge": "random"}
+
+    def judge_pairs(
+        self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
+    ) -> list[Record]:
+        out = []
+        for pair in pairs:
+            rec = _base_record(pair, "independent", seed)
+            a, b = (stable_hash(seed, "random-judge", pair.id, side) / 2**63 for side in ("A", "B"))
+            rec["scores"] = {"A": a, "B": b}
+            rec["winner"] = "A" if a > b else "B"
+            rec["correct"] = None if pair.label is None else rec["winner"] == pair.label
+            out.append(rec)
+        return out
+
+
+class VotingJudge(Judge):
+    """voting@k for any judge: k runs with seeds seed, seed+1, ..., majority of the winners.
+
+    LLM judges with a sampled decoder get their votes from one engine call instead (`votes`).
+    """
+
+    def __init__(self, inner: Judge, k: int) -> None:
+        if k < 2:
+            raise InputError(f"voting needs k >= 2, got {k}")
+        self.inner, self.k = inner, k
+        self.name = f"{inner.name}@voting{k}"
+
+    def config(self) -> dict[str, Any]:
+        return {"judge": "voting", "k": self.k, "inner": self.inner.config()}
+
+    def judge_pairs(
+        self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
+    ) -> list[Record]:
+        runs = [
+            self.inner.judge_pairs(pairs, order=order, seed=seed + v, desc=f"{desc} vote {v + 1}")
+            for v in range(self.k)
+        ]
+        out = []
+        for k, pair in enumerate(pairs):
+            votes = [run[k] for run in runs]
+            rec = _base_record(pair, order, seed)
+            rec["votes"] = self.k
+            rec["judgments"] = [j for v in votes for j in v.get("judgments", [])]
+            rec["vote_winners"] = [v.get("winner") for v in votes]
+            bad = [v for v in votes if v.get("status") != "ok"]
+            if bad:
+                rec["status"], rec["error"] = bad[0]["status"], bad[0].get("error")
+            else:
+                rec["winner"] = majority_vote(rec["vote_winners"])
+                rec["correct"] = None if pair.label is None else rec["winner"] == pair.label
+            out.append(rec)
+        return out
+
+
+# ---- registry -----------------------------------------------------------------------------
+
+
+def _sampling_overrides(args: dict[str, Any]) -> dict[str, Any]:
+    """judge_max_tokens / temperature / top_p args -> a judge SamplingParams override."""
+    keys = {"judge_max_tokens", "temperature", "top_p"}
+    if not keys & set(args):
+        return {}
+    from rubric_arm.presets import get_preset
+
+    base = get_preset(args.get("preset", "mini")).judge_sampling
+    return {
+        "judge_sampling": SamplingParams(
+            temperature=float(args.pop("temperature", base.temperature)),
+            top_p=float(args.pop("top_p", base.top_p)),
+            max_new_tokens=int(args.pop("judge_max_tokens", base.max_new_tokens)),
+        )
+    }
+
+
+def _make_rubric_arm(args: dict[str, Any]) -> Judge:
+    args = dict(args)
+    preset = args.pop("preset", "mini")
+    votes = args.pop("votes", None)
+    passthrough = {k: args.pop(k) for k in ("cache", "max_context") if k in args}
+    sampling = _sampling_overrides({**args, "preset": preset})
+    for k in ("judge_max_tokens", "temperature", "top_p"):
+        args.pop(k, None)
+    arm = RubricARM.from_preset(preset, **args, **sampling, **passthrough)
+    settings = {"preset": preset, **{k: v for k, v in args.items()}}
+    return RubricARMJudge("rubric-arm", arm, settings, None if votes is None else int(votes))
+
+
+def _make_prompted(args: dict[str, Any]) -> Judge:
+    args = dict(args)
+    model = args.pop("model", "smollm2-135m-instruct")
+    judge = _make_rubric_arm({**args, "generator": model, "judge": model})
+    judge.name = "prompted-rubric"
+    judge.settings = {"model": model, **judge.settings}
+    return judge
+
+
+def _make_direct(args: dict[str, Any]) -> Judge:
+    args = dict(args)
+    model = args.pop("model", "smollm2-135m-instruct")
+    template = args.pop("template", "direct")
+    judge = _make_rubric_arm(
+        {**args, "generator": model, "judge": model, "judge_template": template}
+    )
+    judge.name = "direct"
+    judge.settings = {"model": model, "template": template}
+    return judge
+
+
+def _make_scalar(args: dict[str, Any]) -> Judge:
+    args = dict(args)
+    if "model" not in args:
+        raise InputError("the scalar judge needs a model: -J model=<hub id or local folder>")
+    return ScalarJudge(args.pop("model"), **{k: int(v) for k, v in args.items()})
+
+
+JUDGES: dict[str, tuple[Callable[[dict[str, Any]], Judge], str]] = {
+    "rubric-arm": (
+        _make_rubric_arm,
+        "rubric generator + judge from a preset (args: preset, generator, judge, ...)",
+    ),
+    "prompted-rubric": (_make_prompted, "one model prompted for both roles (args: model)"),
+    "direct": (_make_direct, "pairwise LLM judge without a rubric (args: model, template)"),
+    "scalar": (_make_scalar, "AutoModelForSequenceClassification reward model (args: model)"),
+    "random": (lambda args: RandomJudge(), "seeded coin flip (sanity baseline)"),
+}
+
+
+def parse_judge_args(items: Sequence[str]) -> dict[str, Any]:
+    """["key=value", ...] -> dict, with ints, floats and true/false converted."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"judge argument {item!r} is not key=value")
+        out[key.strip().replace("-", "_")] = _coerce(value.strip())
+    return out
+
+
+def _coerce(value: str) -> Any:
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def make_judge(name: str, args: dict[str, Any] | None = None, *, votes: int = 1) -> Judge:
+    """Build a registered judge; votes > 1 wraps it in voting@k (sampled LLM judges vote in-call)."""
+    if name not in JUDGES:
+        raise InputError(f"unknown judge {name!r}; known: {', '.join(JUDGES)}")
+    args = dict(args or {})
+    if votes > 1 and name in ("rubric-arm", "prompted-rubric", "direct"):
+        judge = JUDGES[name][0](args)
+        assert isinstance(judge, RubricARMJudge)
+        if not judge.arm.judge_sampling.greedy:
+            judge.votes = votes
+            return judge
+        return VotingJudge(judge, votes)
+    judge = JUDGES[name][0](args)
+    return VotingJudge(judge, votes) if votes > 1 else judge
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on."""
+    out = {}
+    for dist in ("rubric-arm", "torch", "transformers", "numpy", "if-verifiable"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out

@@ -1,0 +1,197 @@
+"""`rubric-arm eval`: one judge on one benchmark, into a resumable run folder.
+
+runs/NAME/
+  config.json    the resolved run config (judge, benchmark, data, order, seed, policies)
+  records.jsonl  one record per judged pair, appended chunk by chunk (fsync'd)
+  metadata.json  versions, git commit, fingerprints, templates, tokens, wall time
+  scores.json    every metric with its CI and n (rewritten at the end of every run)
+Rerunning the same command after a kill skips the finished chunks; chunk boundaries are fixed
+by the config, so the resumed run judges exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from rubric_arm.data.jsonl import ResumableWriter, read_results
+from rubric_arm.errors import InputError, RubricArmError
+from rubric_arm.harness.benchmarks import TIE_POLICIES, Metric, expand, get_benchmark, score
+from rubric_arm.harness.judges import Judge, make_judge, package_versions
+
+RUN_FORMAT = 1
+
+
+@dataclass
+class EvalConfig:
+    """What decides a run's results; a run folder refuses to resume under a different one."""
+
+    judge: str
+    benchmark: str
+    judge_args: dict[str, Any] = field(default_factory=dict)
+    votes: int = 1
+    data: str | None = None
+    split: str | None = None
+    limit: int | None = None
+    order: str = "random"
+    seed: int = 0
+    tie_policy: str = "half"
+    protocol: str = "all_pairs"
+    chunk_size: int = 32
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": RUN_FORMAT, **self.__dict__}
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _check_config(path: Path, config: dict[str, Any]) -> None:
+    if path.is_file():
+        before = json.loads(path.read_text(encoding="utf-8"))
+        if before != config:
+            diff = sorted(
+                k for k in before.keys() | config.keys() if before.get(k) != config.get(k)
+            )
+            raise RubricArmError(
+                f"{path.parent} holds a run with a different config (differs in: {', '.join(diff)}); "
+                "use another --out, or --force to start it over"
+            )
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _token_totals(records: list[dict[str, Any]]) -> dict[str, int]:
+    totals = {"judge_prompt": 0, "judge_completion": 0, "rubric_prompt": 0, "rubric_completion": 0}
+    seen_rubrics = set()
+    for r in records:
+        for j in r.get("judgments", []):
+            totals["judge_prompt"] += int(j.get("prompt_tokens", 0))
+            totals["judge_completion"] += int(j.get("completion_tokens", 0))
+        rub = r.get("rubric")
+        if rub and not rub.get("cached") and rub.get("text") not in seen_rubrics:
+            seen_rubrics.add(rub.get("text"))
+            totals["rubric_prompt"] += int(rub.get("prompt_tokens", 0))
+            totals["rubric_completion"] += int(rub.get("completion_tokens", 0))
+    return totals
+
+
+def run_eval(
+    config: EvalConfig,
+    out: str | Path,
+    *,
+    force: bool = False,
+    judge: Judge | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[Metric]:
+    """Run (or resume) one evaluation into `out` and return its metrics."""
+    out = Path(out)
+    if config.tie_policy not in TIE_POLICIES:
+        raise InputError(f"tie policy must be one of {', '.join(TIE_POLICIES)}")
+    if config.order not in ("random", "both", "as_given"):
+        raise InputError(f"order must be random, both or as_given, got {config.order!r}")
+    bench = get_benchmark(config.benchmark)
+    order = bench.orders or config.order
+    records_path = out / "records.jsonl"
+    if force:
+        for name in ("config.json", "records.jsonl", "metadata.json", "scores.json"):
+            (out / name).unlink(missing_ok=True)
+    _check_config(out / "config.json", config.to_dict())
+
+    items = bench.load(config.data, split=config.split)
+    if config.limit:
+        items = items[: config.limit]
+    pairs = expand(bench, items)
+    if not pairs:
+        raise InputError(f"{config.benchmark}: no pairs to judge")
+    ids = [p.id for p in pairs]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise InputError(f"{config.benchmark}: pair id {dup!r} occurs more than once")
+
+    meta_path = out / "metadata.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    wall_before = float(meta.get("wall_seconds", 0.0))
+    start = time.perf_counter()
+    with ResumableWriter(records_path, chunk_size=config.chunk_size) as writer:
+        done = resumed_from = writer.done
+        if done:
+            log(f"resuming {out}: {done}/{len(pairs)} pairs already judged")
+        todo = pairs[done:]
+        if todo and judge is None:
+            judge = make_judge(config.judge, config.judge_args, votes=config.votes)
+        bar = tqdm(
+            total=len(pairs),
+            initial=done,
+            desc=f"{config.judge} on {config.benchmark}",
+            unit="pair",
+            disable=not progress,
+        )
+        for k in range(0, len(todo), config.chunk_size):
+            chunk = todo[k : k + config.chunk_size]
+            assert judge is not None
+            recs = judge.judge_pairs(chunk, order=order, seed=config.seed, desc="chunk")
+            writer.write_chunk(recs)
+            bar.update(len(chunk))
+        bar.close()
+    wall = wall_before + time.perf_counter() - start
+
+    records = read_results(records_path)
+    if [r["id"] for r in records] != ids:
+        raise RubricArmError(
+            f"{records_path} does not match the benchmark's pairs: start over with --force"
+        )
+    metrics = score(
+        bench, records, tie_policy=config.tie_policy, protocol=config.protocol, seed=config.seed
+    )
+    judge_config = judge.config() if judge is not None else meta.get("judge_config")
+    meta = {
+        "rubric_arm_run": RUN_FORMAT,
+        "benchmark": bench.name,
+        "description": bench.description,
+        "order_used": order,
+        "n_items": len(items),
+        "n_pairs": len(pairs),
+        "judge_config": judge_config,
+        "versions": package_versions(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "git_commit": _git_commit(),
+        "tokens": _token_totals(records),
+        "wall_seconds": round(wall, 3),
+        "resumed_from_pairs": resumed_from,
+    }
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    scores = {
+        "benchmark": bench.name,
+        "judge": config.judge,
+        "tie_policy": config.tie_policy,
+        "tie_credit": TIE_POLICIES[config.tie_policy],
+        "protocol": config.protocol if bench.multi == "rb2" else None,
+        "order": order,
+        "seed": config.seed,
+        "metrics": [m.to_dict() for m in metrics],
+    }
+    (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    return metrics
