@@ -261,6 +261,7 @@ def test_registry() -> None:
         "helpsteer3",
         "judgebench",
         "ppe-ifeval",
+        "writing-preference",
     }
     loader, hub_id, config, split = BENCHMARKS["helpsteer3"]
     assert (loader, hub_id, config, split) == (

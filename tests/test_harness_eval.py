@@ -1,0 +1,350 @@
+"""Benchmark expansion and scoring from per-pair records, the judges, the runner and reports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rubric_arm.data.benchmarks import MultiResponseItem
+from rubric_arm.errors import InputError, RubricArmError
+from rubric_arm.harness.benchmarks import expand, get_benchmark, score
+from rubric_arm.harness.judges import (
+    Judge,
+    RandomJudge,
+    VotingJudge,
+    make_judge,
+    parse_judge_args,
+)
+from rubric_arm.harness.report import write_report
+from rubric_arm.harness.runner import EvalConfig, run_eval
+from rubric_arm.types import PreferencePair
+
+
+def rec(
+    rid: str, subset: str | None, winner: str | None, label: str = "A", status: str = "ok"
+) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "subset": subset,
+        "label": label,
+        "winner": winner,
+        "status": status,
+        "judgments": [],
+    }
+
+
+def by_name(metrics: Sequence[Any]) -> dict[str, Any]:
+    return {m.name: m for m in metrics}
+
+
+def test_pairwise_accuracy_and_tie_policy() -> None:
+    records = [
+        rec("1", "x", "A"),
+        rec("2", "x", None),
+        rec("3", "y", "B"),
+        rec("4", "y", "A", status="prompt_too_long"),
+    ]
+    half = by_name(score(get_benchmark("pairs"), records, tie_policy="half"))
+    assert half["x"].estimate.value == pytest.approx(0.75)
+    assert half["y"].estimate.value == pytest.approx(0.25)
+    assert half["overall"].estimate.value == pytest.approx(0.5)
+    assert (half["overall"].parse_failures, half["overall"].not_judged) == (1, 1)
+    wrong = by_name(score(get_benchmark("pairs"), records, tie_policy="wrong"))
+    assert wrong["overall"].estimate.value == pytest.approx(0.25)
+    with pytest.raises(InputError, match="tie policy"):
+        score(get_benchmark("pairs"), records, tie_policy="coin")
+
+
+def test_rewardbench_sections_use_official_weights() -> None:
+    # Reasoning: math-prm (weight 984) all right, hep-python (164) all wrong, hep-go (164) all right.
+    # Section = (984 * 1 + 164 * 0 + 164 * 1) / (984 + 328) = 1148 / 1312.
+    records = [rec(f"m{i}", "math-prm", "A") for i in range(3)]
+    records += [rec(f"p{i}", "hep-python", "B") for i in range(2)]
+    records += [rec(f"g{i}", "hep-go", "A") for i in range(2)]
+    # Chat: alpacaeval-easy (100) 1/2, mt-bench-easy (28) 1/1 -> (50 + 28) / 128.
+    records += [
+        rec("a1", "alpacaeval-easy", "A"),
+        rec("a2", "alpacaeval-easy", "B"),
+        rec("e1", "mt-bench-easy", "A"),
+    ]
+    m = by_name(score(get_benchmark("rewardbench"), records, tie_policy="wrong"))
+    assert m["section: Reasoning"].estimate.value == pytest.approx(1148 / 1312)
+    assert m["section: Chat"].estimate.value == pytest.approx(78 / 128)
+    assert m["overall"].estimate.value == pytest.approx((1148 / 1312 + 78 / 128) / 2)
+    low, high = m["section: Chat"].estimate.low, m["section: Chat"].estimate.high
+    assert low <= 78 / 128 <= high and low < high
+
+
+def rb2_item(iid: str, subset: str) -> MultiResponseItem:
+    return MultiResponseItem(iid, "q", ["right"], ["w0", "w1", "w2"], subset)
+
+
+def test_rb2_expansion_and_best_of_4_credit() -> None:
+    bench = get_benchmark("rewardbench2")
+    items = [
+        rb2_item("Focus/1", "Focus"),
+        rb2_item("Focus/2", "Focus"),
+        rb2_item("Ties/ref:1", "Ties"),
+    ]
+    pairs = expand(bench, items)
+    assert [p.id for p in pairs][:3] == ["Focus/1|c0r0", "Focus/1|c0r1", "Focus/1|c0r2"]
+    assert len(pairs) == 6  # Ties rows need per-response scores and are not expanded
+    # Item 1: correct wins all three -> 1. Item 2: correct loses to w1, wins the rest:
+    # correct share 2/3, w1 share 1 -> w1 on top alone -> 0.
+    winners = ["A", "A", "A", "A", "B", "A"]
+    records = [rec(p.id, p.subset, w) for p, w in zip(pairs, winners, strict=True)]
+    (focus,) = score(bench, records)
+    assert focus.name == "Focus" and focus.estimate.value == pytest.approx(0.5)
+    # One unparsed verdict in item 1: correct share (2 + 0.5) / 3, w0 share 0.5 -> still top alone.
+    records[0]["winner"] = None
+    assert score(bench, records)[0].estimate.value == pytest.approx(0.5)
+    beats_all = score(bench, records, protocol="beats_all")[0]
+    assert beats_all.estimate.value == 0.0
+
+
+def test_rmbench_matrix_from_records() -> None:
+    bench = get_benchmark("rm-bench")
+    item = MultiResponseItem("7", "q", ["c0", "c1", "c2"], ["r0", "r1", "r2"], "chat")
+    pairs = expand(bench, [item])
+    assert len(pairs) == 9
+    # Chosen wins only where i >= j (diagonal + lower triangle): hard 0, normal 1, easy 1.
+    records = []
+    for p in pairs:
+        i, j = int(p.id[-3]), int(p.id[-1])
+        records.append(rec(p.id, "chat", "A" if i >= j else "B"))
+    m = by_name(score(bench, records))
+    assert m["chat"].estimate.value == pytest.approx(6 / 9)
+    assert m["chat (hard)"].estimate.value == 0.0
+    assert m["chat (normal)"].estimate.value == 1.0
+    assert m["chat (easy)"].estimate.value == 1.0
+    assert m["overall"].estimate.value == pytest.approx(6 / 9)
+
+
+def test_judgebench_both_order_rule() -> None:
+    def jb(rid: str, ab: str | None, ba: str | None) -> dict[str, Any]:
+        r = rec(rid, "math", None)
+        r["judgments"] = [{"order": "AB", "winner": ab}, {"order": "BA", "winner": ba}]
+        return r
+
+    # Winners are in the pair's own labels (label A = the better response):
+    # consistent right -> 1; one right one wrong -> 0; one right one unparsed -> 1.
+    records = [jb("1", "A", "A"), jb("2", "A", "B"), jb("3", None, "A"), jb("4", "B", "B")]
+    (math_m, overall) = score(get_benchmark("judgebench"), records)
+    assert overall.estimate.value == pytest.approx(0.5) and math_m.name == "math"
+
+
+def test_parse_judge_args() -> None:
+    assert parse_judge_args(["preset=mini", "votes=3", "top-p=0.9", "cache=false"]) == {
+        "preset": "mini",
+        "votes": 3,
+        "top_p": 0.9,
+        "cache": False,
+    }
+    with pytest.raises(InputError, match="not key=value"):
+        parse_judge_args(["preset"])
+    with pytest.raises(InputError, match="unknown judge"):
+        make_judge("oracle")
+    with pytest.raises(InputError, match="needs a model"):
+        make_judge("scalar")
+
+
+PAIRS = [
+    PreferencePair(f"p{i}", f"question {i}", f"good {i}", f"bad {i}", "A" if i % 2 else "B", "s")
+    for i in range(10)
+]
+
+
+def test_random_and_voting_judges() -> None:
+    a = RandomJudge().judge_pairs(PAIRS, order="random", seed=3)
+    b = RandomJudge().judge_pairs(PAIRS, order="random", seed=3)
+    assert a == b and {r["winner"] for r in a} == {"A", "B"}
+    assert RandomJudge().judge_pairs(PAIRS, order="random", seed=4) != a
+    voted = VotingJudge(RandomJudge(), 3).judge_pairs(PAIRS, order="random", seed=3)
+    for r in voted:
+        assert r["votes"] == 3 and len(r["vote_winners"]) == 3
+        assert r["winner"] == max(set(r["vote_winners"]), key=r["vote_winners"].count)
+
+
+def write_pairs(path: Path, n: int = 10) -> Path:
+    path.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in PAIRS[:n]), encoding="utf-8")
+    return path
+
+
+class Killer(Judge):
+    """Delegates to a judge and raises after `chunks` chunks, as a kill mid-run would."""
+
+    def __init__(self, inner: Judge, chunks: int) -> None:
+        self.inner, self.left, self.name = inner, chunks, inner.name
+
+    def config(self) -> dict[str, Any]:
+        return self.inner.config()
+
+    def judge_pairs(self, pairs, *, order, seed, desc="judge"):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return self.inner.judge_pairs(pairs, order=order, seed=seed, desc=desc)
+
+
+def test_runner_resumes_to_identical_scores(tmp_path: Path) -> None:
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    config = EvalConfig(judge="random", benchmark="pairs", data=str(data), chunk_size=3, seed=5)
+    full = run_eval(config, tmp_path / "full", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(config, tmp_path / "cut", judge=Killer(RandomJudge(), 2), progress=False)
+    assert len((tmp_path / "cut" / "records.jsonl").read_text().splitlines()) == 6
+    logs: list[str] = []
+    resumed = run_eval(config, tmp_path / "cut", progress=False, log=logs.append)
+    assert logs == [f"resuming {tmp_path / 'cut'}: 6/10 pairs already judged"]
+    assert [m.to_dict() for m in resumed] == [m.to_dict() for m in full]
+    full_scores = json.loads((tmp_path / "full" / "scores.json").read_text())
+    assert json.loads((tmp_path / "cut" / "scores.json").read_text()) == full_scores
+    meta = json.loads((tmp_path / "cut" / "metadata.json").read_text())
+    assert meta["resumed_from_pairs"] == 6 and meta["n_pairs"] == 10
+
+
+def test_runner_refuses_a_different_config(tmp_path: Path) -> None:
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    run_eval(
+        EvalConfig(judge="random", benchmark="pairs", data=str(data)),
+        tmp_path / "r",
+        progress=False,
+    )
+    other = EvalConfig(judge="random", benchmark="pairs", data=str(data), seed=9)
+    with pytest.raises(RubricArmError, match="differs in: seed"):
+        run_eval(other, tmp_path / "r", progress=False)
+    run_eval(other, tmp_path / "r", progress=False, force=True)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["seed"] == 9
+
+
+def test_report_holds_every_number(tmp_path: Path) -> None:
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    for seed in (1, 2):
+        config = EvalConfig(judge="random", benchmark="pairs", data=str(data), seed=seed)
+        run_eval(config, tmp_path / f"r{seed}", progress=False)
+    out = write_report(
+        [tmp_path / "r1", tmp_path / "r2"], tmp_path / "rep" / "x.md", profile="mini"
+    )
+    text = (tmp_path / "rep" / "x.md").read_text()
+    assert (tmp_path / "rep" / "x.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "rep" / "x.json").read_text()) == out
+    assert "Profile: **mini**" in text and "![accuracy" in text
+    for run in out["benchmarks"]["pairs"]["runs"]:
+        for m in run["metrics"]:
+            assert (
+                f"{100 * m['value']:.1f} [{100 * m['low']:.1f}, {100 * m['high']:.1f}] (n={m['n']})"
+                in text
+            )
+    with pytest.raises(RubricArmError, match="not a finished run"):
+        write_report([tmp_path / "nothing"], tmp_path / "y.md")
+
+
+@pytest.mark.slow
+def test_rubric_arm_and_direct_judges_on_tiny_model(tiny_model_path: Path, tmp_path: Path) -> None:
+    data = write_pairs(tmp_path / "pairs.jsonl", 4)
+    for name, args in (
+        ("rubric-arm", {"preset": "tiny"}),
+        ("direct", {"model": "tiny-random", "judge_max_tokens": 16}),
+    ):
+        config = EvalConfig(
+            judge=name, benchmark="pairs", data=str(data), judge_args=args, chunk_size=2
+        )
+        metrics = run_eval(config, tmp_path / name, progress=False)
+        records = [
+            json.loads(line)
+            for line in (tmp_path / name / "records.jsonl").read_text().splitlines()
+        ]
+        assert len(records) == 4 and metrics[-1].estimate.n == 4
+        assert all(r["judgments"] for r in records)
+        assert (records[0]["rubric"] is None) == (name == "direct")
+        meta = json.loads((tmp_path / name / "metadata.json").read_text())
+        assert meta["judge_config"]["judge_model"].startswith("tiny-random")
+        assert meta["tokens"]["judge_completion"] > 0
+
+
+def test_killed_cli_eval_resumes_with_identical_scores(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = write_pairs(tmp_path / "pairs.jsonl", 8)
+    base = [
+        sys.executable,
+        "-m",
+        "rubric_arm.cli",
+        "eval",
+        "--judge",
+        "rubric-arm",
+        "-J",
+        "preset=tiny",
+    ]
+    base += ["--benchmark", "pairs", "--data", str(data), "--chunk-size", "2", "--quiet"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    subprocess.run(
+        [*base, "--out", str(tmp_path / "full")], check=True, env=env, capture_output=True
+    )
+
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(
+        [*base, "--out", str(cut)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    records = cut / "records.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if records.is_file() and len(records.read_bytes().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(records.read_bytes().splitlines())
+    assert 2 <= done < 8, "the run was not cut mid-way"
+    out = subprocess.run(
+        [*base, "--out", str(cut)], check=True, env=env, capture_output=True, text=True
+    )
+    assert "resuming" in out.stdout
+    assert json.loads((cut / "scores.json").read_text()) == json.loads(
+        (tmp_path / "full" / "scores.json").read_text()
+    )
+
+    def strip(r: dict[str, Any]) -> dict[str, Any]:
+        # Wall time differs, and the full run's rubrics are cache hits for the cut one.
+        r = {k: v for k, v in r.items() if k != "seconds"}
+        r["rubric"] = {k: v for k, v in r["rubric"].items() if k != "cached"}
+        return r
+
+    full_recs = [
+        strip(json.loads(x)) for x in (tmp_path / "full" / "records.jsonl").read_text().splitlines()
+    ]
+    assert [strip(json.loads(x)) for x in records.read_text().splitlines()] == full_recs
+
+
+def test_scalar_judge_on_tiny_reward_model(tiny_model_path: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    folder = tmp_path / "tiny-rm"
+    shutil.copytree(tiny_model_path, folder)
+    for f in folder.glob("*.safetensors"):
+        f.unlink()
+    config = AutoConfig.from_pretrained(folder)
+    config.num_labels = 1
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
+    judge = make_judge("scalar", {"model": str(folder)})
+    records = judge.judge_pairs(PAIRS[:4], order="random", seed=0)
+    again = judge.judge_pairs(PAIRS[:4], order="random", seed=1)
+    assert [r["scores"] for r in records] == [r["scores"] for r in again]
+    for r in records:
+        a, b = r["scores"]["A"], r["scores"]["B"]
+        assert r["winner"] == ("A" if a > b else "B" if b > a else None)
+    assert judge.config()["judge"] == "scalar"
