@@ -28,13 +28,20 @@ $(STAMP): pyproject.toml
 models: setup
 	$(BIN)/rubric-arm models prepare smollm2-135m-instruct
 
+# The main job: the mini suite (committed; rebuilt only if missing or its config changed), three
+# judges on its held-out split, one report. Reruns reuse finished runs (FORCE=1 starts over).
+DEMO_RUNS := runs/demo
+DEMO_FORCE := $(if $(FORCE),--force,)
 demo: models
-	@mkdir -p runs/demo
-	$(BIN)/rubric-arm judge --prompt "Name two planets of the solar system, in a comma-separated list." \
-		--response-a "Mars, Venus" --response-b "The Moon and the Sun are two planets."
-	rm -f runs/demo/verdicts.jsonl
-	$(BIN)/rubric-arm judge --input rubric_arm/data/examples.jsonl --output runs/demo/verdicts.jsonl --seed 0
-	@echo "per-pair records (rubric, judge text, verdict, order, tokens): runs/demo/verdicts.jsonl"
+	$(BIN)/rubric-arm data build-mini
+	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --benchmark mini --chunk-size 64 \
+		--out $(DEMO_RUNS)/rubric-arm $(DEMO_FORCE)
+	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=256 \
+		--benchmark mini --chunk-size 64 --out $(DEMO_RUNS)/direct $(DEMO_FORCE)
+	$(BIN)/rubric-arm eval --judge random --benchmark mini --out $(DEMO_RUNS)/random $(DEMO_FORCE)
+	$(BIN)/rubric-arm report $(DEMO_RUNS)/rubric-arm $(DEMO_RUNS)/direct $(DEMO_RUNS)/random \
+		-o reports/demo.md --profile "mini (SmolLM2-135M-Instruct, untrained, prompted for both roles)" \
+		--title "Demo: judges on the held-out mini suite"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -31,6 +31,7 @@ from rubric_arm.data.benchmarks import (
 from rubric_arm.errors import InputError
 from rubric_arm.harness import scoring
 from rubric_arm.harness.stats import Estimate, bootstrap_ci, grouped_bootstrap_ci
+from rubric_arm.pipeline import stable_hash
 from rubric_arm.types import PreferencePair
 
 TIE_POLICIES: dict[str, float] = {"half": 0.5, "wrong": 0.0}
@@ -186,7 +187,57 @@ def score_pairwise(
             recs = by_subset[subset]
             metrics.append(_metric(subset, [_credit(r, tie_credit) for r in recs], recs, seed))
     metrics.append(_metric("overall", [_credit(r, tie_credit) for r in records], records, seed))
+    metrics += position_metrics(records, tie_credit=tie_credit, seed=seed)
     return metrics
+
+
+def _judgment_credit(j: dict[str, Any] | None, label: str, tie_credit: float) -> float:
+    if j is None or j.get("winner") is None:
+        return tie_credit
+    return 1.0 if j["winner"] == label else 0.0
+
+
+def position_metrics(
+    records: Sequence[dict[str, Any]], *, tie_credit: float, seed: int = 0
+) -> list[Metric]:
+    """Position bias (the paper's Table 13) from a run judged in both orders.
+
+    better first / better second: accuracy of the single judgments that showed the labelled
+    better response as Response A / as Response B; mixed: one order per pair, drawn with the
+    runner's seeded rule (the order a `random` run shows). Empty unless every judged record
+    holds both orders.
+    """
+    judged = [r for r in records if r.get("status") == "ok" and r.get("label") in ("A", "B")]
+    if not judged:
+        return []
+    first, second, mixed = [], [], []
+    for r in judged:
+        by_order = {j["order"]: j for j in r.get("judgments", []) if j.get("vote", 0) == 0}
+        if set(by_order) != {"AB", "BA"}:
+            return []
+        label = r["label"]
+        better_first = "AB" if label == "A" else "BA"
+        better_second = "BA" if label == "A" else "AB"
+        first.append(_judgment_credit(by_order[better_first], label, tie_credit))
+        second.append(_judgment_credit(by_order[better_second], label, tie_credit))
+        shown = "BA" if stable_hash(r.get("seed", seed), "order", r["id"]) % 2 else "AB"
+        mixed.append(_judgment_credit(by_order[shown], label, tie_credit))
+    note = "single judgments of a both-order run"
+    out = [
+        _metric("position: better first", first, judged, seed, note=note),
+        _metric("position: better second", second, judged, seed, note=note),
+        _metric("position: mixed", mixed, judged, seed, note="seeded random order per pair"),
+    ]
+    bias = scoring.position_bias(
+        out[2].estimate.value, out[0].estimate.value, out[1].estimate.value
+    )
+    est = Estimate(bias["variation"], math.nan, math.nan, len(judged), 0.95, 0, "none")
+    out.append(
+        Metric(
+            "position: variation", est, note=f"mean absolute deviation; range {bias['range']:.3f}"
+        )
+    )
+    return out
 
 
 def score_rewardbench(

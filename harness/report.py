@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import RubricArmError
 from rubric_arm.harness.paper import paper_figure
 
@@ -49,6 +50,42 @@ def _cell(metric: dict[str, Any] | None) -> str:
     ):
         return f"{100 * value:.1f} (n={metric['n']})"
     return f"{100 * value:.1f} [{100 * metric['low']:.1f}, {100 * metric['high']:.1f}] (n={metric['n']})"
+
+
+def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Paired bootstrap of overall pairwise accuracy between every two runs on the same pairs.
+
+    Only for pairwise benchmarks (per-pair credit); multi-response benchmarks are left out.
+    """
+    from rubric_arm.harness.benchmarks import TIE_POLICIES, get_benchmark
+    from rubric_arm.harness.stats import paired_bootstrap
+
+    credits = []
+    for run in runs:
+        bench = get_benchmark(run["scores"]["benchmark"])
+        if bench.multi or bench.orders:
+            return []
+        records = read_results(Path(run["path"]) / "records.jsonl")
+        tie = TIE_POLICIES[run["scores"]["tie_policy"]]
+        credits.append(
+            {
+                r["id"]: tie
+                if r.get("status") != "ok" or r.get("winner") is None
+                else float(r["winner"] == r["label"])
+                for r in records
+            }
+        )
+    out = []
+    for i in range(len(runs)):
+        for j in range(i + 1, len(runs)):
+            ids = sorted(credits[i].keys() & credits[j].keys())
+            if not ids:
+                continue
+            res = paired_bootstrap(
+                [credits[i][k] for k in ids], [credits[j][k] for k in ids], seed=0
+            )
+            out.append({"a": runs[i]["label"], "b": runs[j]["label"], **res})
+    return out
 
 
 def build_report(
@@ -122,11 +159,44 @@ def build_report(
             )
         protocols = {r["scores"].get("protocol") for r in bench_runs} - {None}
         lines += [""]
+        sources = sorted(
+            {
+                (
+                    r["config"].get("data") or "default source",
+                    r["config"].get("split") or "default split",
+                    r["metadata"]["n_items"],
+                    r["config"].get("seed"),
+                )
+                for r in bench_runs
+            },
+            key=str,
+        )
+        for data_source, split, n_items, seed in sources:
+            lines.append(
+                f"Data: {data_source}, {split}, {n_items} items; position order seeded with seed {seed}."
+            )
+        lines += [""]
         if protocols:
             lines += [
                 f"Pairwise protocol for multi-response items: {', '.join(sorted(protocols))}.",
                 "",
             ]
+        diffs = paired_differences(bench_runs)
+        if diffs:
+            lines += [
+                "Paired differences on the same pairs (row judge minus column judge, overall "
+                "accuracy, percentage points, 95% paired bootstrap CI, two-sided p):",
+                "",
+                "| judge | vs | difference | p | n |",
+                "|---|---|---|---:|---:|",
+            ]
+            for d in diffs:
+                lines.append(
+                    f"| {d['a']} | {d['b']} | {100 * d['difference']:+.1f} "
+                    f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {d['p_value']:.3f} | {d['n']} |"
+                )
+            lines += [""]
+            bench_data["paired_differences"] = diffs
         data["benchmarks"][bench] = bench_data
     lines += [
         "Cells: accuracy in % with a 95% percentile bootstrap CI (10,000 resamples, seeded) and "

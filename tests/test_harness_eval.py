@@ -348,3 +348,57 @@ def test_scalar_judge_on_tiny_reward_model(tiny_model_path: Path, tmp_path: Path
         a, b = r["scores"]["A"], r["scores"]["B"]
         assert r["winner"] == ("A" if a > b else "B" if b > a else None)
     assert judge.config()["judge"] == "scalar"
+
+
+def test_position_bias_from_both_order_records() -> None:
+    from rubric_arm.pipeline import stable_hash
+
+    def both(rid: str, label: str, ab: str | None, ba: str | None) -> dict[str, Any]:
+        r = rec(rid, "s", None, label)
+        r["seed"] = 0
+        r["judgments"] = [
+            {"order": "AB", "vote": 0, "winner": ab},
+            {"order": "BA", "vote": 0, "winner": ba},
+        ]
+        return r
+
+    # A judge that always says "Response A": winner in pair labels is A for order AB, B for BA.
+    records = [both(f"p{i}", "A" if i % 2 else "B", "A", "B") for i in range(8)]
+    m = by_name(score(get_benchmark("pairs"), records, tie_policy="wrong"))
+    assert m["position: better first"].estimate.value == 1.0
+    assert m["position: better second"].estimate.value == 0.0
+    expected_mixed = (
+        sum(
+            (
+                ("BA" if stable_hash(0, "order", r["id"]) % 2 else "AB")
+                == ("AB" if r["label"] == "A" else "BA")
+            )
+            for r in records
+        )
+        / 8
+    )
+    assert m["position: mixed"].estimate.value == pytest.approx(expected_mixed)
+    mean = (1 + 0 + expected_mixed) / 3
+    variation = (abs(1 - mean) + abs(0 - mean) + abs(expected_mixed - mean)) / 3
+    assert m["position: variation"].estimate.value == pytest.approx(variation)
+    # Without both orders there are no position metrics.
+    assert not any(
+        k.startswith("position")
+        for k in by_name(score(get_benchmark("pairs"), [rec("1", "s", "A")]))
+    )
+
+
+def test_report_paired_differences(tmp_path: Path) -> None:
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    for seed in (1, 2):
+        run_eval(
+            EvalConfig(judge="random", benchmark="pairs", data=str(data), seed=seed),
+            tmp_path / f"r{seed}",
+            progress=False,
+        )
+    out = write_report([tmp_path / "r1", tmp_path / "r2"], tmp_path / "x.md")
+    (d,) = out["benchmarks"]["pairs"]["paired_differences"]
+    m1 = out["benchmarks"]["pairs"]["runs"][0]["metrics"][-1]["value"]
+    m2 = out["benchmarks"]["pairs"]["runs"][1]["metrics"][-1]["value"]
+    assert d["difference"] == pytest.approx(m1 - m2) and d["n"] == 10
+    assert "Paired differences" in (tmp_path / "x.md").read_text()
