@@ -343,6 +343,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.action == "build-pairs":
+        return _build_pairs(args)
     from rubric_arm.data.mini import MINI_DIR, MiniConfig, build_mini_suite
 
     config = MiniConfig(seed=args.seed, limit=args.limit)
@@ -352,6 +354,51 @@ def cmd_data(args: argparse.Namespace) -> int:
     for split, subsets in manifest["sizes"].items():
         sizes = ", ".join(f"{s} {e['n']} (A {e['A']} / B {e['B']})" for s, e in subsets.items())
         print(f"{split}: {sizes}")
+    return 0
+
+
+def _build_pairs(args: argparse.Namespace) -> int:
+    """Sample responses from a policy for verifiable prompts and keep verifier-labelled pairs."""
+    import json
+
+    from rubric_arm.data import if_sources
+    from rubric_arm.data.pair_builder import balance_labels, build_verified_pairs, sample_candidates
+    from rubric_arm.data.verifiers import QuestionVerifier, RuleVerifier
+    from rubric_arm.engines import load_engine
+    from rubric_arm.errors import InputError
+    from rubric_arm.types import SamplingParams
+
+    loaders = {
+        "ifbench-prompts": if_sources.load_ifbench_prompts,
+        "ifeval-prompts": if_sources.load_ifeval_prompts,
+        "infobench": if_sources.load_infobench,
+        "followbench": if_sources.load_followbench,
+    }
+    if not args.out:
+        raise InputError("build-pairs needs --out <pairs.jsonl>")
+    items = loaders[args.source](args.data)[: args.limit or None]
+    rules = args.source in ("ifbench-prompts", "ifeval-prompts")
+    if not rules and not args.verifier_model:
+        raise InputError(f"{args.source} is verified by an LLM: pass --verifier-model")
+    policy = load_engine(args.policy)
+    sampling = SamplingParams(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+    )
+    cands = sample_candidates(
+        policy, items, n=args.samples, sampling=sampling, source=policy.fingerprint
+    )
+    verifier = RuleVerifier() if rules else QuestionVerifier(load_engine(args.verifier_model))
+    built = build_verified_pairs(items, cands, verifier, subset=args.source)
+    pairs = balance_labels(built.pairs, args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8"
+    )
+    print(f"{len(pairs)} pairs -> {out}; outcomes: {dict(built.outcomes)}")
     return 0
 
 
@@ -460,11 +507,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="profile named in the report (mini, paper, ...)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("data", help="build datasets")
-    p.add_argument("action", choices=["build-mini"])
+    p = sub.add_parser(
+        "data", help="build the mini suite, or verifier-labelled pairs from a policy"
+    )
+    p.add_argument("action", choices=["build-mini", "build-pairs"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="first N source prompts per subset (quick builds)")
-    p.add_argument("--out", help="output folder (default: the package's mini suite)")
+    p.add_argument("--limit", type=int, help="first N source prompts (quick builds)")
+    p.add_argument(
+        "--out", help="build-mini: output folder (default: the package's suite); build-pairs: JSONL"
+    )
+    g = p.add_argument_group("build-pairs")
+    g.add_argument(
+        "--source",
+        default="ifbench-prompts",
+        choices=["ifbench-prompts", "ifeval-prompts", "infobench", "followbench"],
+    )
+    g.add_argument(
+        "--data", help="local file in the source's schema (default: shipped copy or hub)"
+    )
+    g.add_argument(
+        "--policy", default="smollm2-135m-instruct", help="model that writes the responses"
+    )
+    g.add_argument("--samples", type=int, default=2, help="responses per prompt")
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--max-new-tokens", type=int, default=1024)
+    g.add_argument(
+        "--verifier-model", help="LLM that answers InfoBench / FollowBench yes/no questions"
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if the manifest matches")
     p.set_defaults(func=cmd_data)
 

@@ -402,3 +402,51 @@ def test_report_paired_differences(tmp_path: Path) -> None:
     m2 = out["benchmarks"]["pairs"]["runs"][1]["metrics"][-1]["value"]
     assert d["difference"] == pytest.approx(m1 - m2) and d["n"] == 10
     assert "Paired differences" in (tmp_path / "x.md").read_text()
+
+
+def test_cli_build_pairs_with_tiny_policy(
+    tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rubric_arm.cli import main
+
+    rows = [
+        {
+            "key": str(i),
+            "prompt": f"Write about topic {i}.",
+            "instruction_id_list": ["punctuation:no_comma"],
+            "kwargs": [{}],
+        }
+        for i in range(6)
+    ]
+    src = tmp_path / "ifeval.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "pairs.jsonl"
+    argv = [
+        "data",
+        "build-pairs",
+        "--source",
+        "ifeval-prompts",
+        "--data",
+        str(src),
+        "--policy",
+        "tiny-random",
+    ]
+    argv += ["--samples", "3", "--max-new-tokens", "12", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    pairs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert f"{len(pairs)} pairs" in printed
+    import ast
+
+    outcomes = ast.literal_eval(printed.split("outcomes: ", 1)[1].strip())
+    assert sum(outcomes.values()) == 6 and outcomes.get("paired", 0) == len(pairs)
+    for p in pairs:
+        good = p["response_a"] if p["label"] == "A" else p["response_b"]
+        bad = p["response_b"] if p["label"] == "A" else p["response_a"]
+        assert "," not in good and "," in bad
+    assert (
+        main(
+            ["data", "build-pairs", "--source", "infobench", "--data", str(src), "--out", str(out)]
+        )
+        == 2
+    )
