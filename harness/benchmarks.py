@@ -131,16 +131,22 @@ def get_benchmark(name: str) -> EvalBenchmark:
 # ---- expansion ------------------------------------------------------------------------------
 
 
-def expand(bench: EvalBenchmark, items: Sequence[Any]) -> list[PreferencePair]:
-    """The pairs to judge: pairwise items as they are, multi-response items as their grid."""
+def expand(
+    bench: EvalBenchmark, items: Sequence[Any], *, per_response: bool = False
+) -> list[PreferencePair]:
+    """The pairs to judge: pairwise items as they are, multi-response items as their grid.
+
+    RewardBench 2 Ties rows are expanded only for judges with per-response scores
+    (`per_response`): its formula needs scores, which pairwise verdicts do not give.
+    """
     if bench.multi is None:
         return list(items)
     pairs = []
     for item in items:
         if not isinstance(item, MultiResponseItem):
             raise InputError(f"{bench.name}: expected multi-response items")
-        if bench.multi == "rb2" and item.subset == "Ties":
-            continue  # needs per-response scores; handled by score_rb2_ties
+        if bench.multi == "rb2" and item.subset == "Ties" and not per_response:
+            continue
         for i, good in enumerate(item.correct):
             for j, bad in enumerate(item.incorrect):
                 meta = {"item": item.id, "ci": i, "ri": j}
@@ -307,33 +313,103 @@ def _grid_key(rec: dict[str, Any]) -> tuple[int, int]:
     return int(i), int(j)
 
 
+def _response_scores(recs: Sequence[dict[str, Any]]) -> tuple[list[float], list[float]] | None:
+    """Per-response scores of one item from its grid records, if the judge gave scores."""
+    if not all(r.get("status") == "ok" and isinstance(r.get("scores"), dict) for r in recs):
+        return None
+    cells = {_grid_key(r): r["scores"] for r in recs}
+    n_c = 1 + max(i for i, _ in cells)
+    n_i = 1 + max(j for _, j in cells)
+    correct = [float(cells[(i, 0)]["A"]) for i in range(n_c)]
+    incorrect = [float(cells[(0, j)]["B"]) for j in range(n_i)]
+    return correct, incorrect
+
+
+def _ties_estimate(
+    rows: list[dict[str, Any]], seed: int, resamples: int = 10_000
+) -> tuple[Estimate, np.ndarray]:
+    """The Ties formula with a bootstrap over prompts K (ref:K and tied:K resampled together)."""
+    value = scoring.rb2_ties_score(rows)
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_key[row["id"].partition(":")[2]].append(row)
+    keys = sorted(by_key)
+    rng = np.random.default_rng(seed)
+    boot = np.empty(resamples)
+    for b in range(resamples):
+        picked = rng.integers(0, len(keys), len(keys))
+        sample = []
+        for n, k in enumerate(picked):
+            for row in by_key[keys[k]]:
+                kind = row["id"].partition(":")[0]
+                sample.append({**row, "id": f"{kind}:{n}"})
+        try:
+            boot[b] = scoring.rb2_ties_score(sample)
+        except ValueError:  # a resample without any K present as both ref and tied
+            boot[b] = np.nan
+    boot = boot[~np.isnan(boot)]
+    low, high = (
+        (float(np.quantile(boot, q)) for q in (0.025, 0.975)) if boot.size else (math.nan, math.nan)
+    )
+    return Estimate(value, low, high, len(rows), 0.95, resamples, "percentile"), boot
+
+
 def score_rb2(
     records: Sequence[dict[str, Any]], *, protocol: str = "all_pairs", seed: int = 0, **_: Any
 ) -> list[Metric]:
-    """Best-of-4 credit per item from the pairwise grid (protocol recorded), per subset."""
-    by_subset: dict[str, list[float]] = defaultdict(list)
+    """Per-subset RewardBench 2 scores (and the overall mean when all six subsets are scored).
+
+    A judge with per-response scores gets the official rules (best-of-4 with 1/k for ties, the
+    Ties formula); a pairwise judge gets `protocol` over its grid verdicts (Ties not scored).
+    """
+    credits: dict[str, list[float]] = defaultdict(list)
     recs_by_subset: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for _item, recs in sorted(_by_item(records).items()):
+    ties_rows: list[dict[str, Any]] = []
+    rules: dict[str, str] = {}
+    for item, recs in sorted(_by_item(records).items()):
+        subset = str(recs[0].get("subset"))
+        recs_by_subset[subset] += recs
+        scores = _response_scores(recs)
+        if subset == "Ties":
+            if scores is not None:
+                ties_rows.append(
+                    {"id": item.split("/", 1)[-1], "correct": scores[0], "incorrect": scores[1]}
+                )
+            continue
+        if scores is not None:
+            credits[subset].append(scoring.rb2_best_of_n_item(*scores))
+            rules[subset] = "official best-of-4 on per-response scores"
+            continue
         outcomes = {_grid_key(r): _cell(r, "correct", "incorrect") for r in recs}
         n_c = 1 + max(k[0] for k in outcomes)
         n_i = 1 + max(k[1] for k in outcomes)
-        credit = scoring.pairwise_multi_response_item(outcomes, n_c, n_i, protocol=protocol)  # type: ignore[arg-type]
-        subset = str(recs[0].get("subset"))
-        by_subset[subset].append(credit)
-        recs_by_subset[subset] += recs
-    metrics = [
-        _metric(s, by_subset[s], recs_by_subset[s], seed, note=f"pairwise protocol {protocol}")
-        for s in scoring.RB2_SUBSETS
-        if s in by_subset
-    ]
-    missing = [s for s in scoring.RB2_SUBSETS if s not in by_subset]
-    if not missing:
-        values = [m.estimate.value for m in metrics]
-        metrics.append(
-            Metric(
-                "overall",
-                Estimate(float(np.mean(values)), math.nan, math.nan, len(records), 0.95, 0, "none"),
+        credits[subset].append(
+            scoring.pairwise_multi_response_item(outcomes, n_c, n_i, protocol=protocol)  # type: ignore[arg-type]
+        )
+        rules[subset] = f"pairwise protocol {protocol}"
+    metrics: list[Metric] = []
+    boots: dict[str, np.ndarray] = {}
+    rng = np.random.default_rng(seed)
+    for subset in scoring.RB2_SUBSETS:
+        if subset == "Ties" and ties_rows:
+            est, boots[subset] = _ties_estimate(ties_rows, seed)
+            metrics.append(
+                Metric(
+                    "Ties", est, *_failures(recs_by_subset["Ties"]), note="official Ties formula"
+                )
             )
+        elif subset in credits:
+            x = np.asarray(credits[subset])
+            boots[subset] = x[rng.integers(0, x.size, (10_000, x.size))].mean(axis=1)
+            metrics.append(_metric(subset, x, recs_by_subset[subset], seed, note=rules[subset]))
+    if len(boots) == len(scoring.RB2_SUBSETS):
+        value = scoring.rb2_overall({m.name: m.estimate.value for m in metrics})
+        size = min(b.size for b in boots.values())
+        combined = np.mean([b[:size] for b in boots.values()], axis=0)
+        low, high = (float(np.quantile(combined, q)) for q in (0.025, 0.975))
+        est = Estimate(value, low, high, len(_by_item(records)), 0.95, size, "percentile")
+        metrics.append(
+            Metric("overall", est, *_failures(records), note="unweighted mean of six subsets")
         )
     return metrics
 

@@ -311,6 +311,10 @@ JUDGES: dict[str, tuple[Callable[[dict[str, Any]], Judge], str]] = {
 }
 
 
+PER_RESPONSE_JUDGES = frozenset({"scalar", "random"})
+"""Judges that score each response on its own (they can serve RewardBench 2 Ties)."""
+
+
 def parse_judge_args(items: Sequence[str]) -> dict[str, Any]:
     """["key=value", ...] -> dict, with ints, floats and true/false converted."""
     out: dict[str, Any] = {}

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from rubric_arm.data.jsonl import ResumableWriter, read_results
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import TIE_POLICIES, Metric, expand, get_benchmark, score
-from rubric_arm.harness.judges import Judge, make_judge, package_versions
+from rubric_arm.harness.judges import PER_RESPONSE_JUDGES, Judge, make_judge, package_versions
 
 RUN_FORMAT = 1
 
@@ -122,7 +122,7 @@ def run_eval(
     items = bench.load(config.data, split=config.split)
     if config.limit:
         items = items[: config.limit]
-    pairs = expand(bench, items)
+    pairs = expand(bench, items, per_response=config.judge in PER_RESPONSE_JUDGES)
     if not pairs:
         raise InputError(f"{config.benchmark}: no pairs to judge")
     ids = [p.id for p in pairs]

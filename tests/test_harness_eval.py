@@ -450,3 +450,111 @@ def test_cli_build_pairs_with_tiny_policy(
         )
         == 2
     )
+
+
+def scored(rid: str, subset: str, a: float, b: float) -> dict[str, Any]:
+    r = rec(rid, subset, "A" if a > b else "B" if b > a else None)
+    r["scores"] = {"A": a, "B": b}
+    return r
+
+
+def test_rb2_per_response_scores_use_official_rules() -> None:
+    from rubric_arm.harness.scoring import rb2_best_of_n_item, rb2_ties_score
+
+    bench = get_benchmark("rewardbench2")
+    # Focus/1: correct 0.9 vs incorrect [0.9, 0.1, 0.2] -> tied top of 2 -> 1/2.
+    records = [scored(f"Focus/1|c0r{j}", "Focus", 0.9, s) for j, s in enumerate([0.9, 0.1, 0.2])]
+    # Ties: ref:1 with one correct, tied:1 with two correct answers.
+    records += [scored(f"Ties/ref:1|c0r{j}", "Ties", 0.8, s) for j, s in enumerate([0.1, 0.3])]
+    tied = {(i, j): (c, s) for i, c in enumerate([0.7, 0.9]) for j, s in enumerate([0.2, 0.4])}
+    records += [scored(f"Ties/tied:1|c{i}r{j}", "Ties", c, s) for (i, j), (c, s) in tied.items()]
+    m = by_name(score(bench, records))
+    assert (
+        m["Focus"].estimate.value
+        == pytest.approx(rb2_best_of_n_item([0.9], [0.9, 0.1, 0.2]))
+        == 0.5
+    )
+    expected = rb2_ties_score(
+        [
+            {"id": "ref:1", "correct": [0.8], "incorrect": [0.1, 0.3]},
+            {"id": "tied:1", "correct": [0.7, 0.9], "incorrect": [0.2, 0.4]},
+        ]
+    )
+    assert m["Ties"].estimate.value == pytest.approx(expected)
+    assert "overall" not in m  # four subsets are missing
+
+
+def test_rb2_end_to_end_with_random_judge(tmp_path: Path) -> None:
+    rows = []
+    for subset in ("Factuality", "Precise IF", "Math", "Safety", "Focus"):
+        for k in range(3):
+            rows.append(
+                {
+                    "id": str(k),
+                    "prompt": f"{subset} {k}",
+                    "chosen": ["right"],
+                    "rejected": ["w0", "w1", "w2"],
+                    "num_correct": 1,
+                    "num_incorrect": 3,
+                    "total_completions": 4,
+                    "models": [],
+                    "subset": subset,
+                    "additional_metadata": {},
+                }
+            )
+    for k in range(3):
+        for kind, n_c in (("ref", 1), ("tied", 2)):
+            rows.append(
+                {
+                    "id": f"{kind}:{k}",
+                    "prompt": f"ties {k}",
+                    "chosen": [f"c{i}" for i in range(n_c)],
+                    "rejected": ["w0", "w1"],
+                    "num_correct": n_c,
+                    "num_incorrect": 2,
+                    "total_completions": n_c + 2,
+                    "models": [],
+                    "subset": "Ties",
+                    "additional_metadata": {},
+                }
+            )
+    data = tmp_path / "rb2.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    metrics = by_name(
+        run_eval(
+            EvalConfig(judge="random", benchmark="rewardbench2", data=str(data)),
+            tmp_path / "r",
+            progress=False,
+        )
+    )
+    assert set(metrics) == {
+        "Factuality",
+        "Precise IF",
+        "Math",
+        "Safety",
+        "Focus",
+        "Ties",
+        "overall",
+    }
+    six = [
+        metrics[s].estimate.value
+        for s in ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
+    ]
+    assert metrics["overall"].estimate.value == pytest.approx(sum(six) / 6)
+    assert (
+        metrics["overall"].estimate.low
+        <= metrics["overall"].estimate.value
+        <= metrics["overall"].estimate.high
+    )
+    # A pairwise judge skips Ties (no per-response scores), so there is no overall.
+    from rubric_arm.data.benchmarks import load_rewardbench2
+
+    items = load_rewardbench2(data)
+    assert not any(p.subset == "Ties" for p in expand(get_benchmark("rewardbench2"), items))
+    assert (
+        sum(
+            p.subset == "Ties"
+            for p in expand(get_benchmark("rewardbench2"), items, per_response=True)
+        )
+        == 18
+    )
