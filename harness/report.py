@@ -224,7 +224,7 @@ def plot(data: dict[str, Any], path: str | Path) -> None:
         names = []
         for run in bd["runs"]:
             for m in run["metrics"]:
-                if m["name"] not in names:
+                if m["name"] not in names and m["name"] != "position: variation":
                     names.append(m["name"])
         width = 0.8 / max(len(bd["runs"]), 1)
         for k, run in enumerate(bd["runs"]):
