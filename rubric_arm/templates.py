@@ -120,7 +120,7 @@ def infer_role(text: str, name: str = "template") -> str:
     """Judge if the text has a response placeholder, generator if it has only {prompt}."""
     found = _placeholders(text)
     if found & {"response_a", "response_b"}:
-        return "judge" if "rubric" in found else "direct"
+        return "judge"  # a rubric-free "direct" template must declare its role
     if "prompt" in found:
         return "generator"
     raise InputError(

@@ -32,7 +32,7 @@ JUDGE_FIELDS = {"prompt": "P", "rubric": "R", "response_a": "RA", "response_b": 
 
 
 def test_builtins_listed():
-    assert set(builtin_templates()) == {"generator", "judge", "judge-general"}
+    assert set(builtin_templates()) == {"generator", "judge", "judge-general", "direct"}
 
 
 @pytest.mark.parametrize("name", ["judge", "judge-general"])
@@ -85,7 +85,7 @@ def test_judge_template_is_concise():
 def test_builtins_are_cached_and_versioned():
     assert load_template("judge") is load_template("judge")
     versions = {load_template(n).version for n in builtin_templates()}
-    assert len(versions) == 3
+    assert len(versions) == len(builtin_templates()) == 4
     assert load_template("judge").version.startswith("judge@1+")
 
 
@@ -226,3 +226,16 @@ def test_template_is_frozen():
     t = load_template("generator")
     with pytest.raises(AttributeError):
         t.user = "changed {prompt}"
+
+
+def test_direct_template_declares_its_role(tmp_path):
+    t = load_template("direct")
+    assert t.role == "direct" and t.fields == ("prompt", "response_a", "response_b")
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        'role: direct\nuser: "Pick {response_a} or {response_b} for {prompt}"\n', "utf-8"
+    )
+    assert load_template(str(path)).role == "direct"
+    path.write_text('role: direct\nuser: "{prompt} {rubric} {response_a} {response_b}"\n', "utf-8")
+    with pytest.raises(InputError, match="cannot fill"):
+        load_template(str(path))
