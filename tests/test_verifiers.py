@@ -157,3 +157,11 @@ def test_sample_candidates() -> None:
         CountingEngine(), [NO_COMMA], n=2, sampling=SamplingParams(), source="pol"
     )
     assert cands == {"k1": [Candidate("pol#0", "answer 0"), Candidate("pol#1", "answer 1")]}
+
+
+def test_language_checks_are_deterministic() -> None:
+    item = VerifiableItem("k6", "Reply.", ("change_case:english_lowercase",), ({},), "ifeval")
+    texts = ["ok si", "hola ok yes", "ja nein ok"]
+    first = [v.strict for v in RuleVerifier().verify(item, texts)]
+    for _ in range(10):
+        assert [v.strict for v in RuleVerifier().verify(item, texts)] == first

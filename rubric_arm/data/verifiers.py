@@ -121,6 +121,11 @@ def rule_registry(registry: Registry) -> dict[str, Any]:
                 "the rule verifiers need if-verifiable: pip install --no-deps if-verifiable==0.1.2 "
                 "emoji immutabledict langdetect nltk syllapy (make setup installs them)"
             ) from exc
+        # Language checks (english_capital / english_lowercase, response_language) call
+        # langdetect, which samples unless seeded: seed it so a verdict never changes.
+        from langdetect import DetectorFactory
+
+        DetectorFactory.seed = 0
         _REGISTRY_CACHE[registry] = dict(INSTRUCTION_DICT)
     return _REGISTRY_CACHE[registry]
 
