@@ -161,7 +161,7 @@ def test_sample_candidates() -> None:
 
 def test_language_checks_are_deterministic() -> None:
     item = VerifiableItem("k6", "Reply.", ("change_case:english_lowercase",), ({},), "ifeval")
-    texts = ["ok si", "hola ok yes", "ja nein ok"]
+    texts = ["good morning amigo", "hola ok yes"]  # unseeded langdetect flips on the first
     first = [v.strict for v in RuleVerifier().verify(item, texts)]
     for _ in range(10):
         assert [v.strict for v in RuleVerifier().verify(item, texts)] == first
