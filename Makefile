@@ -38,8 +38,11 @@ demo: models
 		--out $(DEMO_RUNS)/rubric-arm $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=256 \
 		--benchmark mini --chunk-size 64 --out $(DEMO_RUNS)/direct $(DEMO_FORCE)
+	$(BIN)/rubric-arm eval --judge direct-logprob -J model=smollm2-135m-instruct --benchmark mini \
+		--out $(DEMO_RUNS)/direct-logprob $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge random --benchmark mini --out $(DEMO_RUNS)/random $(DEMO_FORCE)
-	$(BIN)/rubric-arm report $(DEMO_RUNS)/rubric-arm $(DEMO_RUNS)/direct $(DEMO_RUNS)/random \
+	$(BIN)/rubric-arm report $(DEMO_RUNS)/rubric-arm $(DEMO_RUNS)/direct $(DEMO_RUNS)/direct-logprob \
+		$(DEMO_RUNS)/random \
 		-o reports/demo.md --profile "mini (SmolLM2-135M-Instruct, untrained, prompted for both roles)" \
 		--title "Demo: judges on the held-out mini suite"
 

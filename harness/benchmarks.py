@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,8 @@ class EvalBenchmark:
     multi: str | None = None  # "rb2" | "rmbench" for multi-response items
     hub_split: str | None = None
     sections: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    default_split: str | None = None
+    data_note: str | None = None
 
 
 def _load_mini(source: str | Path | None = None, *, split: str | None = None) -> list[Any]:
@@ -88,7 +89,13 @@ def _with_split(loader: Callable[..., Any]) -> Callable[..., list[Any]]:
 EVAL_BENCHMARKS: dict[str, EvalBenchmark] = {
     b.name: b
     for b in [
-        EvalBenchmark("mini", _load_mini, "offline mini suite (held-out split by default)"),
+        EvalBenchmark(
+            "mini",
+            _load_mini,
+            "offline mini suite (held-out split by default)",
+            default_split="heldout",
+            data_note="rubric_arm/data/mini (construction and label balance: CARD.md there)",
+        ),
         EvalBenchmark(
             "rewardbench", _with_split(load_rewardbench), "RewardBench v1", sections=True
         ),

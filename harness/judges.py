@@ -199,6 +199,118 @@ class RandomJudge(Judge):
         return out
 
 
+class LogprobJudge(Judge):
+    """A direct judge read from next-token probabilities instead of generated text.
+
+    The direct template is rendered, the assistant turn is started with "Winner: Response",
+    and the judge picks whichever of " A" / " B" the model finds more likely. Every pair gets
+    a verdict (no parsing), which makes even a small model's preference measurable; orders
+    follow the pipeline's rules (seeded random, both, as given).
+    """
+
+    def __init__(
+        self,
+        model: str = "smollm2-135m-instruct",
+        *,
+        template: str = "direct",
+        batch_size: int = 8,
+        max_response_tokens: int = 1536,
+    ) -> None:
+        from rubric_arm.engines import load_engine
+        from rubric_arm.templates import load_template
+
+        self.name = "direct-logprob"
+        self.model_name = model
+        self.engine = load_engine(model)
+        self.template = load_template(template)
+        if self.template.role != "direct":
+            raise InputError(f"template {template!r} is not a direct (rubric-free) judge template")
+        self.batch_size = batch_size
+        self.max_response_tokens = max_response_tokens
+        tok = self.engine.tokenizer
+        self.choice_ids = {
+            side: tok(f" {side}", add_special_tokens=False)["input_ids"][0] for side in ("A", "B")
+        }
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "judge": self.name,
+            "model": self.model_name,
+            "judge_model": self.engine.fingerprint,
+            "judge_template": self.template.version,
+            "answer_prefix": _ANSWER_PREFIX,
+            "max_response_tokens": self.max_response_tokens,
+        }
+
+    def _text(self, pair: PreferencePair, o: str) -> str:
+        first, second = (
+            (pair.response_a, pair.response_b) if o == "AB" else (pair.response_b, pair.response_a)
+        )
+        trunc = self.engine.truncate
+        chat = self.template.render(
+            prompt=prompt_text(pair.prompt),
+            response_a=trunc(first, self.max_response_tokens),
+            response_b=trunc(second, self.max_response_tokens),
+        )
+        return self.engine.render(chat) + _ANSWER_PREFIX
+
+    def _margins(self, texts: list[str]) -> list[tuple[float, int]]:
+        """log p(" A") - log p(" B") at the end of each text, and its token count."""
+        import torch
+
+        tok, model = self.engine.tokenizer, self.engine.model
+        lengths_of = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        by_length = sorted(range(len(texts)), key=lambda i: lengths_of[i])  # little padding
+        found: dict[int, tuple[float, int]] = {}
+        for start in range(0, len(texts), self.batch_size):
+            part = by_length[start : start + self.batch_size]
+            enc = tok(
+                [texts[i] for i in part],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            )
+            enc = {k: v.to(self.engine.device) for k, v in enc.items()}
+            with torch.inference_mode():
+                logits = model(**enc).logits[:, -1, :].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            a, b = logp[:, self.choice_ids["A"]], logp[:, self.choice_ids["B"]]
+            for i, x, y in zip(part, a, b, strict=True):
+                found[i] = (float(x - y), lengths_of[i])
+        return [found[i] for i in range(len(texts))]
+
+    def judge_pairs(
+        self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
+    ) -> list[Record]:
+        jobs = [(k, o) for k, p in enumerate(pairs) for o in RubricARM._orders(p, order, seed)]  # type: ignore[arg-type]
+        margins = self._margins([self._text(pairs[k], o) for k, o in jobs])
+        out = [_base_record(p, order, seed) for p in pairs]
+        for (k, o), (margin, n_tokens) in zip(jobs, margins, strict=True):
+            shown = "A" if margin > 0 else "B" if margin < 0 else None
+            winner = shown if o == "AB" or shown is None else ("B" if shown == "A" else "A")
+            out[k]["judgments"].append(
+                {
+                    "order": o,
+                    "vote": 0,
+                    "winner": winner,
+                    "format_ok": winner is not None,
+                    "failure": None if winner else "equal probabilities",
+                    "format_problems": [],
+                    "text": f"log p(A) - log p(B) = {margin:.4f}",
+                    "prompt_tokens": n_tokens,
+                    "completion_tokens": 0,
+                    "finish_reason": "logprob",
+                }
+            )
+        for r, p in zip(out, pairs, strict=True):
+            r["winner"] = majority_vote([j["winner"] for j in r["judgments"]])
+            r["correct"] = None if p.label is None else r["winner"] == p.label
+        return out
+
+
+_ANSWER_PREFIX = "Winner: Response"
+
+
 class VotingJudge(Judge):
     """voting@k for any judge: k runs with seeds seed, seed+1, ..., majority of the winners.
 
@@ -306,6 +418,10 @@ JUDGES: dict[str, tuple[Callable[[dict[str, Any]], Judge], str]] = {
     ),
     "prompted-rubric": (_make_prompted, "one model prompted for both roles (args: model)"),
     "direct": (_make_direct, "pairwise LLM judge without a rubric (args: model, template)"),
+    "direct-logprob": (
+        lambda args: LogprobJudge(**args),
+        "direct judge read from p(' A') vs p(' B') after 'Winner: Response' (args: model)",
+    ),
     "scalar": (_make_scalar, "AutoModelForSequenceClassification reward model (args: model)"),
     "random": (lambda args: RandomJudge(), "seeded coin flip (sanity baseline)"),
 }

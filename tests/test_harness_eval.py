@@ -558,3 +558,24 @@ def test_rb2_end_to_end_with_random_judge(tmp_path: Path) -> None:
         )
         == 18
     )
+
+
+def test_logprob_judge_maps_orders_back(
+    tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rubric_arm.harness.judges import LogprobJudge
+
+    judge = make_judge("direct-logprob", {"model": "tiny-random"})
+    assert isinstance(judge, LogprobJudge) and judge.config()["judge_model"].startswith(
+        "tiny-random"
+    )
+    real = judge.judge_pairs(PAIRS[:3], order="both", seed=0)
+    for r in real:
+        assert [j["order"] for j in r["judgments"]] == ["AB", "BA"] and r["status"] == "ok"
+    # Always preferring whatever is shown first: AB -> A, BA -> the pair's B.
+    monkeypatch.setattr(judge, "_margins", lambda texts: [(1.0, 10)] * len(texts))
+    (r,) = judge.judge_pairs(PAIRS[:1], order="both", seed=0)
+    assert [j["winner"] for j in r["judgments"]] == ["A", "B"] and r["winner"] is None
+    monkeypatch.setattr(judge, "_margins", lambda texts: [(-2.0, 10)] * len(texts))
+    (r,) = judge.judge_pairs(PAIRS[:1], order="as_given", seed=0)
+    assert r["winner"] == "B" and r["correct"] == (PAIRS[0].label == "B")
