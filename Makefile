@@ -36,7 +36,7 @@ demo: models
 	$(BIN)/rubric-arm data build-mini
 	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --benchmark mini --chunk-size 64 \
 		--out $(DEMO_RUNS)/rubric-arm $(DEMO_FORCE)
-	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=256 \
+	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=160 \
 		--benchmark mini --chunk-size 64 --out $(DEMO_RUNS)/direct $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge direct-logprob -J model=smollm2-135m-instruct --benchmark mini \
 		--out $(DEMO_RUNS)/direct-logprob $(DEMO_FORCE)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rubric_arm.data.benchmarks import BENCHMARKS
 from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import RubricArmError
 from rubric_arm.harness.paper import paper_figure
@@ -50,6 +51,12 @@ def _cell(metric: dict[str, Any] | None) -> str:
     ):
         return f"{100 * value:.1f} (n={metric['n']})"
     return f"{100 * value:.1f} [{100 * metric['low']:.1f}, {100 * metric['high']:.1f}] (n={metric['n']})"
+
+
+def _get_benchmark(name: str) -> Any:
+    from rubric_arm.harness.benchmarks import get_benchmark
+
+    return get_benchmark(name)
 
 
 def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -159,11 +166,15 @@ def build_report(
             )
         protocols = {r["scores"].get("protocol") for r in bench_runs} - {None}
         lines += [""]
+        spec = _get_benchmark(bench)
+        hub = BENCHMARKS.get(bench)
+        default_source = spec.data_note or (f"{hub.hub_id} (hub)" if hub else "given file")
+        default_split = spec.default_split or (hub.split if hub else "-")
         sources = sorted(
             {
                 (
-                    r["config"].get("data") or "default source",
-                    r["config"].get("split") or "default split",
+                    r["config"].get("data") or default_source,
+                    f"split {r['config'].get('split') or default_split}",
                     r["metadata"]["n_items"],
                     r["config"].get("seed"),
                 )
