@@ -58,6 +58,7 @@ test: lint
 	$(BIN)/pytest -q
 
 bench: models
+	$(BIN)/rubric-arm bench stats --output reports/bench_stats.json
 	$(BIN)/rubric-arm bench engine --output reports/bench.json
 
 clean:

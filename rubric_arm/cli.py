@@ -295,6 +295,16 @@ def _print_summary(path: str, cache_stats: dict[str, Any]) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "stats":
+        from rubric_arm.harness.bench_stats import run_stats_bench
+
+        out = Path(
+            args.output if args.output != "reports/bench.json" else "reports/bench_stats.json"
+        )
+        result = run_stats_bench(out)
+        for name, seconds in result["seconds"].items():
+            print(f"{name}: {seconds:.3f} s")
+        return 0
     from rubric_arm.bench import run_engine_bench
 
     run_engine_bench(
@@ -450,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("bench", help="performance benchmarks")
-    p.add_argument("what", choices=["engine"])
+    p.add_argument("what", choices=["engine", "stats"])
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--prompts", type=int, default=16)
     p.add_argument("--pairs-per-prompt", type=int, default=4)

@@ -579,3 +579,17 @@ def test_logprob_judge_maps_orders_back(
     monkeypatch.setattr(judge, "_margins", lambda texts: [(-2.0, 10)] * len(texts))
     (r,) = judge.judge_pairs(PAIRS[:1], order="as_given", seed=0)
     assert r["winner"] == "B" and r["correct"] == (PAIRS[0].label == "B")
+
+
+def test_stats_bench_writes_json_and_markdown(tmp_path: Path) -> None:
+    from rubric_arm.harness.bench_stats import run_stats_bench
+
+    result = run_stats_bench(tmp_path / "b.json", n=50, resamples=200)
+    assert set(result["seconds"]) == {
+        "percentile",
+        "bca",
+        "grouped (RewardBench section, 5 subsets)",
+        "paired difference",
+    }
+    assert all(v >= 0 for v in result["seconds"].values())
+    assert "| bca |" in (tmp_path / "b.md").read_text()
