@@ -154,3 +154,40 @@ def test_infobench_and_followbench(tmp_path: Path) -> None:
     items = load_followbench(write_jsonl(tmp_path / "f.jsonl", fb))
     assert [it.key for it in items] == ["content/1/1", "content/1/3"]
     assert items[0].questions == (FOLLOWBENCH_QUESTION,)
+
+
+def test_infobench_and_followbench_missing_columns(tmp_path: Path) -> None:
+    with pytest.raises(
+        InputError, match=r"missing column\(s\) 'decomposed_questions'.*kqsong/InFoBench"
+    ):
+        load_infobench(
+            write_jsonl(
+                tmp_path / "i.jsonl", [{"id": 1, "input": "", "category": "c", "instruction": "x"}]
+            )
+        )
+    with pytest.raises(InputError, match=r"missing column\(s\) 'level'.*YuxinJiang/FollowBench"):
+        load_followbench(
+            write_jsonl(
+                tmp_path / "f.jsonl",
+                [
+                    {
+                        "example_id": 1,
+                        "category": "c",
+                        "source": "s",
+                        "instruction": "x",
+                        "target": "",
+                    }
+                ],
+            )
+        )
+
+
+def test_offline_hub_never_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the real `datasets` and HF_DATASETS_OFFLINE=1, an uncached dataset is a clear error."""
+    pytest.importorskip("datasets")
+    from rubric_arm.errors import RubricArmError
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RubricArmError, match="HF_DATASETS_OFFLINE is set.*local .jsonl/.parquet"):
+        load_writing_preference()
