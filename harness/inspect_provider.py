@@ -1,0 +1,173 @@
+"""Inspect AI model provider `rubric-arm/<preset>`: the full Rubric-ARM pipeline as a judge model.
+
+Registered through the `inspect_ai` entry point of the package, so `--model rubric-arm/mini`
+works without an import. The pairwise tasks (tasks/*.py) hand the pair to the provider in
+`GenerateConfig.extra_body["rubric_arm_pair"]`; a plain model sees the same sample as a
+direct-judge prompt. Concurrent samples are gathered into one batched pipeline call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from inspect_ai.model import (
+    ChatMessage,
+    GenerateConfig,
+    ModelAPI,
+    ModelOutput,
+    ModelUsage,
+    modelapi,
+)
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+from rubric_arm.errors import InputError
+from rubric_arm.types import PreferencePair, SamplingParams
+
+PAIR_KEY = "rubric_arm_pair"
+_ARM_OPTIONS = ("generator", "judge", "engine", "generator_template", "judge_template")
+
+
+class RubricARMAPI(ModelAPI):
+    """One RubricARM per Inspect model; its judge() runs once per batch of concurrent samples."""
+
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig = GenerateConfig(),  # noqa: B008 - Inspect's own default
+        **model_args: Any,
+    ) -> None:
+        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+        unknown = set(model_args) - {*_ARM_OPTIONS, "votes", "order", "batch_size", "batch_wait"}
+        if unknown:
+            raise InputError(
+                f"unknown -M option(s) for rubric-arm: {', '.join(sorted(unknown))}; known: "
+                f"{', '.join((*_ARM_OPTIONS, 'votes', 'order', 'batch_size', 'batch_wait'))}"
+            )
+        self.preset = model_name
+        self.arm_options = {k: model_args[k] for k in _ARM_OPTIONS if k in model_args}
+        self.votes = int(model_args["votes"]) if "votes" in model_args else None
+        self.order = str(model_args.get("order", "as_given"))
+        self.batch_size = int(model_args.get("batch_size", 64))
+        self.batch_wait = float(model_args.get("batch_wait", 0.05))
+        self._arm: Any = None
+        self._queue: list[tuple[PreferencePair, dict[str, Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def arm(self) -> Any:
+        if self._arm is None:
+            from rubric_arm.pipeline import RubricARM
+
+            self._arm = RubricARM.from_preset(self.preset, **self.arm_options)
+        return self._arm
+
+    def max_connections(self) -> int:
+        return self.batch_size
+
+    def _judge_sampling(self, config: GenerateConfig) -> SamplingParams:
+        base = self.arm().judge_sampling
+        return SamplingParams(
+            temperature=base.temperature if config.temperature is None else config.temperature,
+            top_p=base.top_p if config.top_p is None else config.top_p,
+            max_new_tokens=base.max_new_tokens if config.max_tokens is None else config.max_tokens,
+        )
+
+    async def generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
+        raw = (config.extra_body or {}).get(PAIR_KEY)
+        if not isinstance(raw, dict):
+            raise InputError(
+                "the rubric-arm model judges pairs: use one of the pairwise tasks in tasks/ "
+                "(they pass the pair in extra_body['rubric_arm_pair'])"
+            )
+        pair = PreferencePair.from_dict(raw)
+        settings = {
+            "seed": 0 if config.seed is None else int(config.seed),
+            "sampling": self._judge_sampling(config),
+        }
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        async with self._lock:
+            self._queue.append((pair, settings, future))
+            if len(self._queue) >= self.batch_size:
+                self._start_flush(0.0)
+            elif self._flusher is None or self._flusher.done():
+                self._start_flush(self.batch_wait)
+        record = await future
+        return _output(self.model_name, record)
+
+    def _start_flush(self, delay: float) -> None:
+        self._flusher = asyncio.get_running_loop().create_task(self._flush(delay))
+
+    async def _flush(self, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        async with self._lock:
+            batch, self._queue = self._queue[: self.batch_size], self._queue[self.batch_size :]
+            if self._queue:
+                self._start_flush(self.batch_wait)
+        if not batch:
+            return
+        groups: dict[str, list[tuple[PreferencePair, asyncio.Future[Any]]]] = {}
+        settings_of: dict[str, dict[str, Any]] = {}
+        for pair, settings, future in batch:
+            key = repr(sorted((k, repr(v)) for k, v in settings.items()))
+            groups.setdefault(key, []).append((pair, future))
+            settings_of[key] = settings
+        for key, items in groups.items():
+            try:
+                records = await asyncio.to_thread(
+                    self._run, [p for p, _ in items], settings_of[key]
+                )
+            except Exception as exc:  # every waiting sample gets the error, none hangs
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), record in zip(items, records, strict=True):
+                if not future.done():
+                    future.set_result(record)
+
+    def _run(self, pairs: list[PreferencePair], settings: dict[str, Any]) -> list[dict[str, Any]]:
+        arm = self.arm()
+        saved = arm.judge_sampling
+        arm.judge_sampling = settings["sampling"]
+        try:
+            records = arm.judge(pairs, order=self.order, seed=settings["seed"], votes=self.votes)
+        finally:
+            arm.judge_sampling = saved
+        return [r.to_dict(timings=False) for r in records]
+
+
+def _output(model: str, record: dict[str, Any]) -> ModelOutput:
+    """The judge's text as the completion; rubric, verdict and tokens in metadata."""
+    judgments = record.get("judgments") or []
+    text = "\n\n".join(j["text"] for j in judgments) or (record.get("error") or "")
+    winner = record.get("winner")
+    output = ModelOutput.from_content(model=model, content=text)
+    prompt_tokens = sum(j["prompt_tokens"] for j in judgments)
+    completion_tokens = sum(j["completion_tokens"] for j in judgments)
+    output.usage = ModelUsage(
+        input_tokens=prompt_tokens,
+        output_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+    )
+    output.metadata = {
+        "winner": winner,
+        "status": record.get("status"),
+        "rubric": (record.get("rubric") or {}).get("text"),
+        "record": record,
+    }
+    return output
+
+
+@modelapi(name="rubric-arm")
+def rubric_arm() -> type[ModelAPI]:
+    return RubricARMAPI

@@ -1,0 +1,147 @@
+"""Inspect building blocks for pairwise reward-model tasks: samples, solver, scorer, metrics.
+
+A sample shows the pair in a seeded order (the runner's rule, so the same pairs see the same
+order through `inspect eval` and `rubric-arm eval`). A plain model gets the direct-judge prompt
+(`prompts/direct.yaml`) and its `Winner:` line is parsed; a `rubric-arm/...` model gets the pair
+itself and runs the full pipeline. Scores reuse the harness rules: 1 / 0, and the tie credit
+(0.5 by default, as RewardBench) for a missing verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import get_model
+from inspect_ai.scorer import (
+    Metric,
+    SampleScore,
+    Score,
+    Target,
+    accuracy,
+    grouped,
+    metric,
+    scorer,
+    stderr,
+)
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from rubric_arm.harness.benchmarks import TIE_POLICIES
+from rubric_arm.harness.inspect_provider import PAIR_KEY
+from rubric_arm.harness.stats import bootstrap_ci
+from rubric_arm.pipeline import stable_hash
+from rubric_arm.templates import load_template
+from rubric_arm.types import PreferencePair, prompt_text
+from rubric_arm.verdict import parse_winner
+
+
+def shown_orders(pair: PreferencePair, order: str, seed: int) -> list[str]:
+    """The orders a pair is shown in: the pipeline's seeded rule for "random"."""
+    if order == "both":
+        return ["AB", "BA"]
+    if order == "random" and stable_hash(seed, "order", pair.id) % 2:
+        return ["BA"]
+    if order in ("random", "as_given"):
+        return ["AB"]
+    raise ValueError(f"order must be random, both or as_given, got {order!r}")
+
+
+def pair_dataset(
+    pairs: Sequence[PreferencePair], *, name: str, seed: int = 0, order: str = "random"
+) -> MemoryDataset:
+    """One sample per pair and shown order; the label becomes the target ("A" / "B")."""
+    template = load_template("direct")
+    samples = []
+    for pair in pairs:
+        for o in shown_orders(pair, order, seed):
+            shown = pair if o == "AB" else pair.swapped()
+            chat = template.render(
+                prompt=prompt_text(shown.prompt),
+                response_a=shown.response_a,
+                response_b=shown.response_b,
+            )
+            samples.append(
+                Sample(
+                    id=pair.id if order != "both" else f"{pair.id}|{o}",
+                    input=chat[-1]["content"],
+                    target=shown.label or "",
+                    metadata={
+                        "pair": shown.to_dict(),
+                        "pair_id": pair.id,
+                        "subset": pair.subset or "all",
+                        "order": o,
+                    },
+                )
+            )
+    return MemoryDataset(samples, name=name)
+
+
+@solver
+def pairwise_judge() -> Solver:
+    """Ask the model for a verdict: the pair itself for rubric-arm, the prompt for others."""
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        if str(get_model()).startswith("rubric-arm/"):
+            return await generate(state, extra_body={PAIR_KEY: state.metadata["pair"]})
+        return await generate(state)
+
+    return solve
+
+
+def _ci(scores: list[SampleScore]) -> tuple[float, float]:
+    est = bootstrap_ci([s.score.as_float() for s in scores])
+    return est.low, est.high
+
+
+@metric
+def ci_low() -> Metric:
+    """Lower end of the 95% percentile bootstrap CI of the mean (10,000 resamples, seed 0)."""
+
+    def compute(scores: list[SampleScore]) -> float:
+        return _ci(scores)[0]
+
+    return compute
+
+
+@metric
+def ci_high() -> Metric:
+    """Upper end of the 95% percentile bootstrap CI of the mean (10,000 resamples, seed 0)."""
+
+    def compute(scores: list[SampleScore]) -> float:
+        return _ci(scores)[1]
+
+    return compute
+
+
+@scorer(
+    metrics=[
+        grouped(accuracy(), "subset"),
+        grouped(ci_low(), "subset", name_template="{group_name}_ci_low", all_label="all_ci_low"),
+        grouped(ci_high(), "subset", name_template="{group_name}_ci_high", all_label="all_ci_high"),
+        stderr(),
+    ]
+)
+def pairwise_scorer(tie_policy: str = "half"):
+    """1 if the verdict names the labelled response, 0 if not, the tie credit if none."""
+    credit = TIE_POLICIES[tie_policy]
+
+    async def score(state: TaskState, target: Target) -> Score:
+        meta = state.output.metadata or {}
+        parsed = meta["winner"] if "winner" in meta else parse_winner(state.output.completion)[0]
+        winner = parsed
+        label = target.text
+        value = credit if winner is None else float(winner == label)
+        return Score(
+            value=value,
+            answer=winner or "none",
+            explanation=meta.get("rubric") or None,
+            metadata={"subset": state.metadata.get("subset"), "parsed": winner is not None},
+        )
+
+    return score
+
+
+def task_metadata(**kwargs: Any) -> dict[str, Any]:
+    """The task's settings, recorded in the log."""
+    return {k: v for k, v in kwargs.items() if v is not None}
