@@ -1,0 +1,76 @@
+"""Inspect integration: the provider, the mini task, and equality with `rubric-arm eval`."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+inspect_ai = pytest.importorskip("inspect_ai")
+
+from inspect_ai import eval as inspect_eval  # noqa: E402
+from inspect_ai.log import read_eval_log  # noqa: E402
+from inspect_ai.model import get_model  # noqa: E402
+from scripted_engine import ScriptedEngine, judge_output  # noqa: E402
+
+from rubric_arm.harness.judges import RubricARMJudge  # noqa: E402
+from rubric_arm.harness.runner import EvalConfig, run_eval  # noqa: E402
+from rubric_arm.pipeline import RubricARM  # noqa: E402
+from rubric_arm.types import SamplingParams  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hashed_verdict(text: str, vote: int) -> str:
+    """A deterministic judge: A, B or no verdict, from a hash of everything it was shown."""
+    k = int(hashlib.sha256(text.encode()).hexdigest(), 16) % 3
+    return "I cannot decide." if k == 2 else judge_output("AB"[k])
+
+
+def scripted_arm() -> RubricARM:
+    return RubricARM(
+        ScriptedEngine("generator"),
+        ScriptedEngine("judge", judge_fn=hashed_verdict, fingerprint="scripted-judge"),
+        rubric_sampling=SamplingParams(max_new_tokens=64),
+        judge_sampling=SamplingParams(max_new_tokens=64),
+        cache=False,
+    )
+
+
+def test_inspect_and_runner_agree(tmp_path: Path) -> None:
+    from tasks.mini import mini  # noqa: PLC0415
+
+    model = get_model("rubric-arm/tiny")
+    model.api._arm = scripted_arm()
+    (log,) = inspect_eval(
+        mini(seed=3), model=model, limit=24, log_dir=str(tmp_path / "logs"), display="none"
+    )
+    log = read_eval_log(log.location)
+    assert log.status == "success"
+    metrics = log.results.scores[0].metrics
+    inspect_acc = metrics["all"].value
+
+    config = EvalConfig(judge="rubric-arm", benchmark="mini", limit=24, seed=3)
+    judge = RubricARMJudge("rubric-arm", scripted_arm(), {})
+    runner_metrics = {
+        m.name: m for m in run_eval(config, tmp_path / "run", judge=judge, progress=False)
+    }
+    assert inspect_acc == pytest.approx(runner_metrics["overall"].estimate.value)
+    for subset in ("ifbench", "verifiable-if"):
+        if subset in runner_metrics:
+            assert metrics[subset].value == pytest.approx(runner_metrics[subset].estimate.value)
+    assert metrics["all_ci_low"].value == pytest.approx(runner_metrics["overall"].estimate.low)
+    assert metrics["all_ci_high"].value == pytest.approx(runner_metrics["overall"].estimate.high)
+    # Not every verdict is the same: the comparison is not between two constant columns.
+    answers = {s.scores["pairwise_scorer"].answer for s in log.samples}
+    assert {"A", "B", "none"} <= answers
+    sample = log.samples[0]
+    assert sample.output.metadata["rubric"].startswith("1. The response")
+
+
+def test_provider_rejects_unknown_options_and_plain_prompts() -> None:
+    from rubric_arm.errors import InputError
+
+    with pytest.raises(InputError, match="unknown -M option"):
+        get_model("rubric-arm/tiny", colour="red")
