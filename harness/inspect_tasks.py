@@ -53,7 +53,7 @@ def pair_dataset(
     """One sample per pair and shown order; the label becomes the target ("A" / "B")."""
     template = load_template("direct")
     samples = []
-    for pair in pairs:
+    for index, pair in enumerate(pairs):
         for o in shown_orders(pair, order, seed):
             shown = pair if o == "AB" else pair.swapped()
             chat = template.render(
@@ -69,6 +69,7 @@ def pair_dataset(
                     metadata={
                         "pair": shown.to_dict(),
                         "pair_id": pair.id,
+                        "index": index,
                         "subset": pair.subset or "all",
                         "order": o,
                     },
@@ -132,11 +133,22 @@ def pairwise_scorer(tie_policy: str = "half"):
         winner = parsed
         label = target.text
         value = credit if winner is None else float(winner == label)
+        o = state.metadata.get("order", "AB")
+        original = winner if o == "AB" or winner is None else ("B" if winner == "A" else "A")
+        original_label = label if o == "AB" else ("B" if label == "A" else "A")
         return Score(
             value=value,
             answer=winner or "none",
             explanation=meta.get("rubric") or None,
-            metadata={"subset": state.metadata.get("subset"), "parsed": winner is not None},
+            metadata={
+                "subset": state.metadata.get("subset"),
+                "parsed": winner is not None,
+                "pair_id": state.metadata.get("pair_id"),
+                "index": state.metadata.get("index", 0),
+                "order": o,
+                "winner": original,
+                "label": original_label,
+            },
         )
 
     return score
@@ -145,3 +157,93 @@ def pairwise_scorer(tie_policy: str = "half"):
 def task_metadata(**kwargs: Any) -> dict[str, Any]:
     """The task's settings, recorded in the log."""
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def records_from_scores(scores: list[SampleScore]) -> list[dict[str, Any]]:
+    """Per-pair records (the runner's shape) from sample scores; both orders merge into one."""
+    from rubric_arm.verdict import majority_vote
+
+    merged: dict[str, dict[str, Any]] = {}
+    for s in scores:
+        meta = s.score.metadata or {}
+        rid = meta["pair_id"]
+        rec = merged.setdefault(
+            rid,
+            {
+                "id": rid,
+                "subset": None if meta.get("subset") == "all" else meta.get("subset"),
+                "label": meta["label"],
+                "status": "ok",
+                "judgments": [],
+                "index": meta.get("index", 0),
+            },
+        )
+        rec["judgments"].append({"order": meta["order"], "vote": 0, "winner": meta["winner"]})
+    for rec in merged.values():
+        rec["judgments"].sort(key=lambda j: j["order"])
+        rec["winner"] = majority_vote([j["winner"] for j in rec["judgments"]])
+    # The dataset's pair order, as the runner scores them (bootstrap resamples follow it).
+    return sorted(merged.values(), key=lambda r: r["index"])
+
+
+@metric
+def harness_metrics(
+    benchmark: str, tie_policy: str = "half", protocol: str = "all_pairs", seed: int = 0
+) -> Metric:
+    """Every metric `rubric-arm eval` reports for `benchmark`, with its CI (same code path;
+    the bootstrap is seeded with the task's seed, as the runner seeds it with the run's)."""
+    from rubric_arm.harness.benchmarks import get_benchmark, score
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        records = records_from_scores(scores)
+        out: dict[str, float] = {}
+        bench = get_benchmark(benchmark)
+        for m in score(bench, records, tie_policy=tie_policy, protocol=protocol, seed=seed):
+            out[m.name] = m.estimate.value
+            out[f"{m.name} ci_low"] = m.estimate.low
+            out[f"{m.name} ci_high"] = m.estimate.high
+        return out
+
+    return compute
+
+
+def benchmark_task(
+    benchmark: str,
+    *,
+    data: str | None = None,
+    split: str | None = None,
+    subsets: str | None = None,
+    seed: int = 0,
+    order: str = "random",
+    tie_policy: str = "half",
+    protocol: str = "all_pairs",
+) -> Any:
+    """A Task for any harness benchmark: its pairs (multi-response items expanded), scored
+    with exactly the runner's rules through `harness_metrics`."""
+    from inspect_ai import Task
+
+    from rubric_arm.harness.benchmarks import expand, get_benchmark
+
+    bench = get_benchmark(benchmark)
+    items = bench.load(data, split=split)
+    chosen = {s.strip() for s in subsets.split(",")} if subsets else None
+    if chosen:
+        items = [it for it in items if getattr(it, "subset", None) in chosen]
+    pairs = expand(bench, items)
+    order = bench.orders or order
+    return Task(
+        dataset=pair_dataset(pairs, name=benchmark, seed=seed, order=order),
+        solver=pairwise_judge(),
+        scorer=pairwise_scorer(tie_policy),
+        metrics=[harness_metrics(benchmark, tie_policy, protocol, seed)],
+        metadata=task_metadata(
+            benchmark=benchmark,
+            data=data,
+            split=split,
+            subsets=subsets,
+            seed=seed,
+            order=order,
+            tie_policy=tie_policy,
+            protocol=protocol,
+        ),
+    )

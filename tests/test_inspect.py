@@ -49,7 +49,7 @@ def test_inspect_and_runner_agree(tmp_path: Path) -> None:
     log = read_eval_log(log.location)
     assert log.status == "success"
     metrics = log.results.scores[0].metrics
-    inspect_acc = metrics["all"].value
+    inspect_acc = metrics["overall"].value
 
     config = EvalConfig(judge="rubric-arm", benchmark="mini", limit=24, seed=3)
     judge = RubricARMJudge("rubric-arm", scripted_arm(), {})
@@ -57,11 +57,10 @@ def test_inspect_and_runner_agree(tmp_path: Path) -> None:
         m.name: m for m in run_eval(config, tmp_path / "run", judge=judge, progress=False)
     }
     assert inspect_acc == pytest.approx(runner_metrics["overall"].estimate.value)
-    for subset in ("ifbench", "verifiable-if"):
-        if subset in runner_metrics:
-            assert metrics[subset].value == pytest.approx(runner_metrics[subset].estimate.value)
-    assert metrics["all_ci_low"].value == pytest.approx(runner_metrics["overall"].estimate.low)
-    assert metrics["all_ci_high"].value == pytest.approx(runner_metrics["overall"].estimate.high)
+    for name, m in runner_metrics.items():
+        assert metrics[name].value == pytest.approx(m.estimate.value)
+        assert metrics[f"{name} ci_low"].value == pytest.approx(m.estimate.low)
+        assert metrics[f"{name} ci_high"].value == pytest.approx(m.estimate.high)
     # Not every verdict is the same: the comparison is not between two constant columns.
     answers = {s.scores["pairwise_scorer"].answer for s in log.samples}
     assert {"A", "B", "none"} <= answers
@@ -74,3 +73,57 @@ def test_provider_rejects_unknown_options_and_plain_prompts() -> None:
 
     with pytest.raises(InputError, match="unknown -M option"):
         get_model("rubric-arm/tiny", colour="red")
+
+
+def rb_rows() -> list[dict]:
+    subsets = [
+        "alpacaeval-easy",
+        "mt-bench-easy",
+        "math-prm",
+        "hep-go",
+        "llmbar-natural",
+        "donotanswer",
+    ]
+    return [
+        {
+            "prompt": f"question {i} about {s}",
+            "chosen": f"a careful answer {i}",
+            "chosen_model": "m1",
+            "rejected": f"a sloppy answer {i} {s}",
+            "rejected_model": "m2",
+            "subset": s,
+            "id": i,
+        }
+        for i, s in enumerate(subsets * 4)
+    ]
+
+
+def test_rewardbench_task_matches_runner_sections(tmp_path: Path) -> None:
+    import json
+
+    from tasks.rewardbench import rewardbench
+
+    data = tmp_path / "rb.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rb_rows()), encoding="utf-8")
+    model = get_model("rubric-arm/tiny")
+    model.api._arm = scripted_arm()
+    (log,) = inspect_eval(
+        rewardbench(data=str(data), seed=1),
+        model=model,
+        log_dir=str(tmp_path / "l"),
+        display="none",
+    )
+    metrics = read_eval_log(log.location).results.scores[0].metrics
+    config = EvalConfig(judge="rubric-arm", benchmark="rewardbench", data=str(data), seed=1)
+    judge = RubricARMJudge("rubric-arm", scripted_arm(), {})
+    runner = {m.name: m for m in run_eval(config, tmp_path / "run", judge=judge, progress=False)}
+    for name in (
+        "section: Chat",
+        "section: Reasoning",
+        "section: Chat Hard",
+        "section: Safety",
+        "overall",
+    ):
+        assert metrics[name].value == pytest.approx(runner[name].estimate.value)
+        assert metrics[f"{name} ci_low"].value == pytest.approx(runner[name].estimate.low)
+    assert len({runner[n].estimate.value for n in runner}) > 1
