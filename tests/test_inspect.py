@@ -127,3 +127,60 @@ def test_rewardbench_task_matches_runner_sections(tmp_path: Path) -> None:
         assert metrics[name].value == pytest.approx(runner[name].estimate.value)
         assert metrics[f"{name} ci_low"].value == pytest.approx(runner[name].estimate.low)
     assert len({runner[n].estimate.value for n in runner}) > 1
+
+
+def rmbench_rows() -> list[dict]:
+    return [
+        {
+            "id": i,
+            "prompt": f"explain thing {i}",
+            "chosen": [f"good {i} short", f"good {i} plain", f"good {i} **md**"],
+            "rejected": [f"bad {i} short", f"bad {i} plain", f"bad {i} **md**"],
+            "domain": d,
+        }
+        for i, d in enumerate(["chat", "code", "math", "safety-refuse"] * 2)
+    ]
+
+
+def jb_rows() -> list[dict]:
+    return [
+        {
+            "pair_id": f"p{i}",
+            "original_id": str(i),
+            "source": "mmlu-pro" if i % 2 else "livebench-math",
+            "question": f"q {i}",
+            "response_model": "m",
+            "response_A": f"answer one {i}",
+            "response_B": f"answer two {i}",
+            "label": "A>B" if i % 3 else "B>A",
+        }
+        for i in range(8)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "module", "rows"),
+    [("rm-bench", "rmbench", rmbench_rows), ("judgebench", "judgebench", jb_rows)],
+)
+def test_multi_response_and_both_order_tasks_match_runner(
+    tmp_path: Path, benchmark: str, module: str, rows
+) -> None:
+    import importlib
+    import json
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows()), encoding="utf-8")
+    task_fn = getattr(importlib.import_module(f"tasks.{module}"), module)
+    model = get_model("rubric-arm/tiny")
+    model.api._arm = scripted_arm()
+    (log,) = inspect_eval(
+        task_fn(data=str(data), seed=2), model=model, log_dir=str(tmp_path / "l"), display="none"
+    )
+    metrics = read_eval_log(log.location).results.scores[0].metrics
+    config = EvalConfig(judge="rubric-arm", benchmark=benchmark, data=str(data), seed=2)
+    judge = RubricARMJudge("rubric-arm", scripted_arm(), {})
+    runner = {m.name: m for m in run_eval(config, tmp_path / "run", judge=judge, progress=False)}
+    assert runner
+    for name, m in runner.items():
+        if m.estimate.value == m.estimate.value:  # skip NaN
+            assert metrics[name].value == pytest.approx(m.estimate.value), name
