@@ -554,6 +554,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["lm-eval"]:
+        # lm-eval's own CLI, with the rubric-arm model registered (0.4.13 has no plugins).
+        from rubric_arm.harness.lm_eval_model import main as lm_eval_main
+
+        lm_eval_main(raw[1:])
+        return 0
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging
 
