@@ -8,9 +8,10 @@ import pytest
 
 pytest.importorskip("lm_eval")
 
+from test_inspect import scripted_arm  # noqa: E402
+
 from rubric_arm.harness.judges import RubricARMJudge  # noqa: E402
 from rubric_arm.harness.runner import EvalConfig, run_eval  # noqa: E402
-from test_inspect import scripted_arm  # noqa: E402
 
 
 def test_lm_eval_mini_matches_runner(tmp_path: Path, tiny_model_path: Path) -> None:
