@@ -51,3 +51,14 @@ def test_lm_eval_cli_wrapper_registers_the_model(tiny_model_path: Path, tmp_path
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "rubric_arm_mini" in done.stdout and "acc" in done.stdout
+
+
+def test_loglikelihood_requests_are_refused_clearly(tiny_model_path: Path) -> None:
+    from rubric_arm.errors import InputError
+    from rubric_arm.harness.lm_eval_model import RubricARMLM
+
+    lm = RubricARMLM(preset="tiny")
+    with pytest.raises(InputError, match="loglikelihood tasks do not apply"):
+        lm.loglikelihood([])
+    with pytest.raises(InputError, match="unknown rubric-arm model_args"):
+        RubricARMLM(preset="tiny", colour="red")
