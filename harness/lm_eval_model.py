@@ -62,12 +62,12 @@ class RubricARMLM(LM):
     def loglikelihood(
         self, requests: list[Any], disable_tqdm: bool = False
     ) -> list[tuple[float, bool]]:
-        raise NotImplementedError(
+        raise InputError(
             "rubric-arm is a generative pairwise judge: loglikelihood tasks do not apply"
         )
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
-        raise NotImplementedError(
+        raise InputError(
             "rubric-arm is a generative pairwise judge: loglikelihood tasks do not apply"
         )
 
