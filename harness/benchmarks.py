@@ -31,7 +31,7 @@ from rubric_arm.data.benchmarks import (
 from rubric_arm.errors import InputError
 from rubric_arm.harness import scoring
 from rubric_arm.harness.stats import Estimate, bootstrap_ci, grouped_bootstrap_ci
-from rubric_arm.pipeline import stable_hash
+from rubric_arm.pipeline import random_order
 from rubric_arm.types import PreferencePair
 
 TIE_POLICIES: dict[str, float] = {"half": 0.5, "wrong": 0.0}
@@ -233,7 +233,7 @@ def position_metrics(
         better_second = "BA" if label == "A" else "AB"
         first.append(_judgment_credit(by_order[better_first], label, tie_credit))
         second.append(_judgment_credit(by_order[better_second], label, tie_credit))
-        shown = "BA" if stable_hash(r.get("seed", seed), "order", r["id"]) % 2 else "AB"
+        shown = random_order(r["id"], r.get("seed", seed))
         mixed.append(_judgment_credit(by_order[shown], label, tie_credit))
     note = "single judgments of a both-order run"
     out = [

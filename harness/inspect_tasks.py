@@ -30,21 +30,10 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from rubric_arm.harness.benchmarks import TIE_POLICIES
 from rubric_arm.harness.inspect_provider import PAIR_KEY
 from rubric_arm.harness.stats import bootstrap_ci
-from rubric_arm.pipeline import stable_hash
+from rubric_arm.pipeline import shown_orders
 from rubric_arm.templates import load_template
 from rubric_arm.types import PreferencePair, prompt_text
 from rubric_arm.verdict import parse_winner
-
-
-def shown_orders(pair: PreferencePair, order: str, seed: int) -> list[str]:
-    """The orders a pair is shown in: the pipeline's seeded rule for "random"."""
-    if order == "both":
-        return ["AB", "BA"]
-    if order == "random" and stable_hash(seed, "order", pair.id) % 2:
-        return ["BA"]
-    if order in ("random", "as_given"):
-        return ["AB"]
-    raise ValueError(f"order must be random, both or as_given, got {order!r}")
 
 
 def pair_dataset(
@@ -54,7 +43,7 @@ def pair_dataset(
     template = load_template("direct")
     samples = []
     for index, pair in enumerate(pairs):
-        for o in shown_orders(pair, order, seed):
+        for o in shown_orders(pair.id, order, seed):
             shown = pair if o == "AB" else pair.swapped()
             chat = template.render(
                 prompt=prompt_text(shown.prompt),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rubric_arm.errors import InputError
-from rubric_arm.pipeline import RubricARM, stable_hash
+from rubric_arm.pipeline import RubricARM, shown_orders, stable_hash
 from rubric_arm.types import PreferencePair, SamplingParams, prompt_text
 from rubric_arm.verdict import majority_vote
 
@@ -282,7 +282,7 @@ class LogprobJudge(Judge):
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
     ) -> list[Record]:
-        jobs = [(k, o) for k, p in enumerate(pairs) for o in RubricARM._orders(p, order, seed)]  # type: ignore[arg-type]
+        jobs = [(k, o) for k, p in enumerate(pairs) for o in shown_orders(p.id, order, seed)]
         margins = self._margins([self._text(pairs[k], o) for k, o in jobs])
         out = [_base_record(p, order, seed) for p in pairs]
         for (k, o), (margin, n_tokens) in zip(jobs, margins, strict=True):

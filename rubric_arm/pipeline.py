@@ -43,6 +43,20 @@ def stable_hash(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "big") >> 1
 
 
+def random_order(pair_id: str, seed: int) -> Literal["AB", "BA"]:
+    """The order a pair is shown in under order="random": a coin seeded by (seed, pair id)."""
+    return "BA" if stable_hash(seed, "order", pair_id) % 2 else "AB"
+
+
+def shown_orders(pair_id: str, order: str, seed: int) -> list[Literal["AB", "BA"]]:
+    """The orders a pair is judged in: both, the seeded random one, or as given."""
+    if order not in ORDERS:
+        raise InputError(f"order must be one of {ORDERS}, got {order!r}")
+    if order == "both":
+        return ["AB", "BA"]
+    return [random_order(pair_id, seed)] if order == "random" else ["AB"]
+
+
 def _prompt_key(prompt: Prompt) -> str:
     return json.dumps(prompt, ensure_ascii=False, sort_keys=True)
 
@@ -406,11 +420,7 @@ class RubricARM:
 
     @staticmethod
     def _orders(pair: PreferencePair, order: Order, seed: int) -> list[Literal["AB", "BA"]]:
-        if order == "both":
-            return ["AB", "BA"]
-        if order == "random" and stable_hash(seed, "order", pair.id) % 2:
-            return ["BA"]
-        return ["AB"]
+        return shown_orders(pair.id, order, seed)
 
     def judge_chat(
         self, pair: PreferencePair, rubric: Rubric, o: str, rec: JudgeRecord

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rubric_arm.pipeline import RubricARM
+from rubric_arm.pipeline import random_order
 from rubric_arm.templates import load_template
 from rubric_arm.types import PreferencePair, prompt_text
 from rubric_arm.verdict import parse_winner
@@ -19,7 +19,7 @@ def _rows(pairs: list[PreferencePair], seed: int) -> Any:
 
     rows = []
     for pair in pairs:
-        (order,) = RubricARM._orders(pair, "random", seed)
+        order = random_order(pair.id, seed)
         shown = pair if order == "AB" else pair.swapped()
         rows.append(
             {
