@@ -9,6 +9,7 @@ itself and runs the full pipeline. Scores reuse the harness rules: 1 / 0, and th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ def pair_dataset(
     """One sample per pair and shown order; the label becomes the target ("A" / "B")."""
     template = load_template("direct")
     samples = []
+    item_samples = Counter(_item(p.id) for p in pairs for _ in shown_orders(p.id, order, seed))
     for index, pair in enumerate(pairs):
         for o in shown_orders(pair.id, order, seed):
             shown = pair if o == "AB" else pair.swapped()
@@ -59,12 +61,18 @@ def pair_dataset(
                         "pair": shown.to_dict(),
                         "pair_id": pair.id,
                         "index": index,
+                        "item_samples": item_samples[_item(pair.id)],
                         "subset": pair.subset or "all",
                         "order": o,
                     },
                 )
             )
     return MemoryDataset(samples, name=name)
+
+
+def _item(pair_id: str) -> str:
+    """The item a pair belongs to: expanded multi-response pairs are "<item>|c<i>r<j>"."""
+    return pair_id.split("|", 1)[0]
 
 
 @solver
@@ -134,6 +142,7 @@ def pairwise_scorer(tie_policy: str = "half"):
                 "parsed": winner is not None,
                 "pair_id": state.metadata.get("pair_id"),
                 "index": state.metadata.get("index", 0),
+                "item_samples": state.metadata.get("item_samples", 1),
                 "order": o,
                 "winner": original,
                 "label": original_label,
@@ -149,11 +158,18 @@ def task_metadata(**kwargs: Any) -> dict[str, Any]:
 
 
 def records_from_scores(scores: list[SampleScore]) -> list[dict[str, Any]]:
-    """Per-pair records (the runner's shape) from sample scores; both orders merge into one."""
+    """Per-pair records (the runner's shape) from sample scores; both orders merge into one.
+
+    Inspect also computes metrics on the samples finished so far: only items whose every
+    sample (all grid pairs, all orders) is scored are kept, so an item is never scored half.
+    """
     from rubric_arm.verdict import majority_vote
 
+    seen = Counter(_item((s.score.metadata or {})["pair_id"]) for s in scores)
     merged: dict[str, dict[str, Any]] = {}
     for s in scores:
+        if seen[_item(s.score.metadata["pair_id"])] < s.score.metadata.get("item_samples", 1):
+            continue
         meta = s.score.metadata or {}
         rid = meta["pair_id"]
         rec = merged.setdefault(

@@ -113,7 +113,8 @@ def test_rewardbench_task_matches_runner_sections(tmp_path: Path) -> None:
         log_dir=str(tmp_path / "l"),
         display="none",
     )
-    metrics = read_eval_log(log.location).results.scores[0].metrics
+    assert log.status == "success" and log.results is not None
+    metrics = log.results.scores[0].metrics
     config = EvalConfig(judge="rubric-arm", benchmark="rewardbench", data=str(data), seed=1)
     judge = RubricARMJudge("rubric-arm", scripted_arm(), {})
     runner = {m.name: m for m in run_eval(config, tmp_path / "run", judge=judge, progress=False)}
@@ -176,7 +177,10 @@ def test_multi_response_and_both_order_tasks_match_runner(
     (log,) = inspect_eval(
         task_fn(data=str(data), seed=2), model=model, log_dir=str(tmp_path / "l"), display="none"
     )
-    metrics = read_eval_log(log.location).results.scores[0].metrics
+    assert log.status == "success" and log.results is not None, (
+        log.error and log.error.traceback[-3000:]
+    )
+    metrics = log.results.scores[0].metrics
     config = EvalConfig(judge="rubric-arm", benchmark=benchmark, data=str(data), seed=2)
     judge = RubricARMJudge("rubric-arm", scripted_arm(), {})
     runner = {m.name: m for m in run_eval(config, tmp_path / "run", judge=judge, progress=False)}
@@ -184,3 +188,24 @@ def test_multi_response_and_both_order_tasks_match_runner(
     for name, m in runner.items():
         if m.estimate.value == m.estimate.value:  # skip NaN
             assert metrics[name].value == pytest.approx(m.estimate.value), name
+
+
+def test_partial_items_are_left_out_of_interim_metrics() -> None:
+    from inspect_ai.scorer import SampleScore, Score
+
+    from rubric_arm.harness.inspect_tasks import records_from_scores
+
+    def sample(pid: str, n: int) -> SampleScore:
+        meta = {
+            "pair_id": pid,
+            "item_samples": n,
+            "order": "AB",
+            "winner": "A",
+            "label": "A",
+            "subset": "chat",
+            "index": 0,
+        }
+        return SampleScore(score=Score(value=1.0, metadata=meta), sample_id=pid)
+
+    partial = [sample(f"7|c0r{j}", 9) for j in range(3)] + [sample("8|c0r0", 1)]
+    assert [r["id"] for r in records_from_scores(partial)] == ["8|c0r0"]
