@@ -168,7 +168,8 @@ def expand(
 # ---- scoring --------------------------------------------------------------------------------
 
 
-def _credit(rec: dict[str, Any], tie_credit: float) -> float:
+def pair_credit(rec: dict[str, Any], tie_credit: float) -> float:
+    """A pair record's score: 1 / 0 for a verdict, `tie_credit` for none (or not judged)."""
     if rec.get("status") != "ok" or rec.get("winner") is None:
         return tie_credit
     return 1.0 if rec["winner"] == rec["label"] else 0.0
@@ -198,8 +199,8 @@ def score_pairwise(
     if len(by_subset) > 1 or "all" not in by_subset:
         for subset in sorted(by_subset):
             recs = by_subset[subset]
-            metrics.append(_metric(subset, [_credit(r, tie_credit) for r in recs], recs, seed))
-    metrics.append(_metric("overall", [_credit(r, tie_credit) for r in records], records, seed))
+            metrics.append(_metric(subset, [pair_credit(r, tie_credit) for r in recs], recs, seed))
+    metrics.append(_metric("overall", [pair_credit(r, tie_credit) for r in records], records, seed))
     metrics += position_metrics(records, tie_credit=tie_credit, seed=seed)
     return metrics
 
@@ -260,7 +261,7 @@ def score_rewardbench(
     within subsets)."""
     metrics = score_pairwise(records, tie_credit=tie_credit, seed=seed)
     metrics = [m for m in metrics if m.name != "overall"]
-    scores = np.array([_credit(r, tie_credit) for r in records])
+    scores = np.array([pair_credit(r, tie_credit) for r in records])
     subsets = [str(r.get("subset")) for r in records]
     section_of = {s: sec for sec, ws in scoring.REWARDBENCH_SECTIONS.items() for s in ws}
     present = {

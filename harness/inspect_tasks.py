@@ -21,7 +21,6 @@ from inspect_ai.scorer import (
     Score,
     Target,
     accuracy,
-    grouped,
     metric,
     scorer,
     stderr,
@@ -30,7 +29,6 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from rubric_arm.harness.benchmarks import TIE_POLICIES
 from rubric_arm.harness.inspect_provider import PAIR_KEY
-from rubric_arm.harness.stats import bootstrap_ci
 from rubric_arm.pipeline import shown_orders
 from rubric_arm.templates import load_template
 from rubric_arm.types import PreferencePair, prompt_text
@@ -87,39 +85,8 @@ def pairwise_judge() -> Solver:
     return solve
 
 
-def _ci(scores: list[SampleScore]) -> tuple[float, float]:
-    est = bootstrap_ci([s.score.as_float() for s in scores])
-    return est.low, est.high
-
-
-@metric
-def ci_low() -> Metric:
-    """Lower end of the 95% percentile bootstrap CI of the mean (10,000 resamples, seed 0)."""
-
-    def compute(scores: list[SampleScore]) -> float:
-        return _ci(scores)[0]
-
-    return compute
-
-
-@metric
-def ci_high() -> Metric:
-    """Upper end of the 95% percentile bootstrap CI of the mean (10,000 resamples, seed 0)."""
-
-    def compute(scores: list[SampleScore]) -> float:
-        return _ci(scores)[1]
-
-    return compute
-
-
-@scorer(
-    metrics=[
-        grouped(accuracy(), "subset"),
-        grouped(ci_low(), "subset", name_template="{group_name}_ci_low", all_label="all_ci_low"),
-        grouped(ci_high(), "subset", name_template="{group_name}_ci_high", all_label="all_ci_high"),
-        stderr(),
-    ]
-)
+# Tasks replace these defaults with harness_metrics (every figure of the runner, with CIs).
+@scorer(metrics=[accuracy(), stderr()])
 def pairwise_scorer(tie_policy: str = "half"):
     """1 if the verdict names the labelled response, 0 if not, the tie credit if none."""
     credit = TIE_POLICIES[tie_policy]

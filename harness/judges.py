@@ -55,6 +55,10 @@ def _base_record(pair: PreferencePair, order: str, seed: int) -> Record:
     }
 
 
+def _set_correct(rec: Record, pair: PreferencePair) -> None:
+    rec["correct"] = None if pair.label is None else rec["winner"] == pair.label
+
+
 class RubricARMJudge(Judge):
     """The core pipeline: a rubric generator and a judge (`rubric-arm`, `prompted-rubric`, `direct`)."""
 
@@ -171,7 +175,7 @@ class ScalarJudge(Judge):
             rec = _base_record(pair, "independent", seed)
             rec["scores"] = {"A": a, "B": b}
             rec["winner"] = "A" if a > b else "B" if b > a else None
-            rec["correct"] = None if pair.label is None else rec["winner"] == pair.label
+            _set_correct(rec, pair)
             out.append(rec)
         return out
 
@@ -194,7 +198,7 @@ class RandomJudge(Judge):
             a, b = (stable_hash(seed, "random-judge", pair.id, side) / 2**63 for side in ("A", "B"))
             rec["scores"] = {"A": a, "B": b}
             rec["winner"] = "A" if a > b else "B"
-            rec["correct"] = None if pair.label is None else rec["winner"] == pair.label
+            _set_correct(rec, pair)
             out.append(rec)
         return out
 
@@ -304,7 +308,7 @@ class LogprobJudge(Judge):
             )
         for r, p in zip(out, pairs, strict=True):
             r["winner"] = majority_vote([j["winner"] for j in r["judgments"]])
-            r["correct"] = None if p.label is None else r["winner"] == p.label
+            _set_correct(r, p)
         return out
 
 
@@ -345,7 +349,7 @@ class VotingJudge(Judge):
                 rec["status"], rec["error"] = bad[0]["status"], bad[0].get("error")
             else:
                 rec["winner"] = majority_vote(rec["vote_winners"])
-                rec["correct"] = None if pair.label is None else rec["winner"] == pair.label
+                _set_correct(rec, pair)
             out.append(rec)
         return out
 
@@ -353,14 +357,14 @@ class VotingJudge(Judge):
 # ---- registry -----------------------------------------------------------------------------
 
 
-def _sampling_overrides(args: dict[str, Any]) -> dict[str, Any]:
-    """judge_max_tokens / temperature / top_p args -> a judge SamplingParams override."""
+def _sampling_overrides(args: dict[str, Any], preset: str) -> dict[str, Any]:
+    """Pop judge_max_tokens / temperature / top_p from `args` into a judge SamplingParams."""
     keys = {"judge_max_tokens", "temperature", "top_p"}
     if not keys & set(args):
         return {}
     from rubric_arm.presets import get_preset
 
-    base = get_preset(args.get("preset", "mini")).judge_sampling
+    base = get_preset(preset).judge_sampling
     return {
         "judge_sampling": SamplingParams(
             temperature=float(args.pop("temperature", base.temperature)),
@@ -375,11 +379,9 @@ def _make_rubric_arm(args: dict[str, Any]) -> Judge:
     preset = args.pop("preset", "mini")
     votes = args.pop("votes", None)
     passthrough = {k: args.pop(k) for k in ("cache", "max_context") if k in args}
-    sampling = _sampling_overrides({**args, "preset": preset})
-    for k in ("judge_max_tokens", "temperature", "top_p"):
-        args.pop(k, None)
+    sampling = _sampling_overrides(args, preset)
     arm = RubricARM.from_preset(preset, **args, **sampling, **passthrough)
-    settings = {"preset": preset, **{k: v for k, v in args.items()}}
+    settings = {"preset": preset, **args}
     return RubricARMJudge("rubric-arm", arm, settings, None if votes is None else int(votes))
 
 

@@ -12,7 +12,9 @@ from typing import Any
 from rubric_arm.data.benchmarks import BENCHMARKS
 from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import RubricArmError
+from rubric_arm.harness.benchmarks import TIE_POLICIES, get_benchmark, pair_credit
 from rubric_arm.harness.paper import paper_figure
+from rubric_arm.harness.stats import paired_bootstrap
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
@@ -53,20 +55,11 @@ def _cell(metric: dict[str, Any] | None) -> str:
     return f"{100 * value:.1f} [{100 * metric['low']:.1f}, {100 * metric['high']:.1f}] (n={metric['n']})"
 
 
-def _get_benchmark(name: str) -> Any:
-    from rubric_arm.harness.benchmarks import get_benchmark
-
-    return get_benchmark(name)
-
-
 def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Paired bootstrap of overall pairwise accuracy between every two runs on the same pairs.
 
     Only for pairwise benchmarks (per-pair credit); multi-response benchmarks are left out.
     """
-    from rubric_arm.harness.benchmarks import TIE_POLICIES, get_benchmark
-    from rubric_arm.harness.stats import paired_bootstrap
-
     credits = []
     for run in runs:
         bench = get_benchmark(run["scores"]["benchmark"])
@@ -74,14 +67,7 @@ def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             return []
         records = read_results(Path(run["path"]) / "records.jsonl")
         tie = TIE_POLICIES[run["scores"]["tie_policy"]]
-        credits.append(
-            {
-                r["id"]: tie
-                if r.get("status") != "ok" or r.get("winner") is None
-                else float(r["winner"] == r["label"])
-                for r in records
-            }
-        )
+        credits.append({r["id"]: pair_credit(r, tie) for r in records})
     out = []
     for i in range(len(runs)):
         for j in range(i + 1, len(runs)):
@@ -166,7 +152,7 @@ def build_report(
             )
         protocols = {r["scores"].get("protocol") for r in bench_runs} - {None}
         lines += [""]
-        spec = _get_benchmark(bench)
+        spec = get_benchmark(bench)
         hub = BENCHMARKS.get(bench)
         default_source = spec.data_note or (f"{hub.hub_id} (hub)" if hub else "given file")
         default_split = spec.default_split or (hub.split if hub else "-")

