@@ -22,7 +22,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rubric_arm.data.jsonl import ResumableWriter, read_results
+from rubric_arm.data.jsonl import ResumableWriter, changed_settings, read_results
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import TIE_POLICIES, Metric, expand, get_benchmark, score
 from rubric_arm.harness.judges import PER_RESPONSE_JUDGES, Judge, make_judge, package_versions
@@ -67,11 +67,8 @@ def _git_commit() -> str | None:
 
 def _check_config(path: Path, config: dict[str, Any]) -> None:
     if path.is_file():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        if before != config:
-            diff = sorted(
-                k for k in before.keys() | config.keys() if before.get(k) != config.get(k)
-            )
+        diff = changed_settings(path, config)
+        if diff:
             raise RubricArmError(
                 f"{path.parent} holds a run with a different config (differs in: {', '.join(diff)}); "
                 "use another --out, or --force to start it over"

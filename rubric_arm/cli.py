@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rubric_arm.data.jsonl import changed_settings
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.presets import PRESETS
 
@@ -245,15 +246,7 @@ def _run_manifest(args: argparse.Namespace, arm: Any, order: str) -> dict[str, A
 def _check_manifest(path: Path, manifest: dict[str, Any], *, resuming: bool) -> None:
     """Refuse to resume a file that was started with other settings; record them otherwise."""
     if resuming and path.is_file():
-        try:
-            before = json.loads(path.read_text())
-        except ValueError:
-            raise InputError(
-                f"{path} is not valid JSON: delete it and the output to start over"
-            ) from None
-        changed = sorted(
-            k for k in manifest.keys() | before.keys() if manifest.get(k) != before.get(k)
-        )
+        changed = changed_settings(path, manifest)
         if changed:
             raise InputError(
                 f"the output was started with other settings ({', '.join(changed)} differ; see {path}): "

@@ -215,3 +215,17 @@ class ResumableWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def changed_settings(path: str | Path, settings: dict[str, Any]) -> list[str]:
+    """Keys whose value in the JSON settings file `path` differs from `settings` (sorted).
+
+    Used to refuse resuming a run under other settings; an unreadable file is an InputError.
+    """
+    try:
+        before = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InputError(f"{path} is not valid JSON: delete the run to start over") from None
+    if not isinstance(before, dict):
+        raise InputError(f"{path} does not hold a JSON object: delete the run to start over")
+    return sorted(k for k in settings.keys() | before.keys() if settings.get(k) != before.get(k))
