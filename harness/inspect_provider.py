@@ -54,8 +54,7 @@ class RubricARMAPI(ModelAPI):
         self.batch_wait = float(model_args.get("batch_wait", 0.05))
         self._arm: Any = None
         self._queue: list[tuple[PreferencePair, dict[str, Any], asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._worker: asyncio.Task[None] | None = None
 
     def arm(self) -> Any:
         if self._arm is None:
@@ -93,28 +92,33 @@ class RubricARMAPI(ModelAPI):
             "seed": 0 if config.seed is None else int(config.seed),
             "sampling": self._judge_sampling(config),
         }
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        async with self._lock:
-            self._queue.append((pair, settings, future))
-            if len(self._queue) >= self.batch_size:
-                self._start_flush(0.0)
-            elif self._flusher is None or self._flusher.done():
-                self._start_flush(self.batch_wait)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((pair, settings, future))
+        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
+            self._worker = loop.create_task(self._drain())
         record = await future
         return _output(self.model_name, record)
 
-    def _start_flush(self, delay: float) -> None:
-        self._flusher = asyncio.get_running_loop().create_task(self._flush(delay))
+    async def _drain(self) -> None:
+        """The one consumer: runs batches until the queue is empty, so no sample is left waiting.
 
-    async def _flush(self, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        async with self._lock:
+        Appends and this loop's checks happen on the event-loop thread with no await between
+        them, so a sample queued while a batch runs is always picked up by the next iteration.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            self._queue = [q for q in self._queue if not q[2].done() and q[2].get_loop() is loop]
+            if not self._queue:
+                return
+            if len(self._queue) < self.batch_size and self.batch_wait > 0:
+                await asyncio.sleep(self.batch_wait)
             batch, self._queue = self._queue[: self.batch_size], self._queue[self.batch_size :]
-            if self._queue:
-                self._start_flush(self.batch_wait)
-        if not batch:
-            return
+            await self._run_batch(batch)
+
+    async def _run_batch(
+        self, batch: list[tuple[PreferencePair, dict[str, Any], asyncio.Future[Any]]]
+    ) -> None:
         groups: dict[str, list[tuple[PreferencePair, asyncio.Future[Any]]]] = {}
         settings_of: dict[str, dict[str, Any]] = {}
         for pair, settings, future in batch:

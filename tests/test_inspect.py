@@ -209,3 +209,43 @@ def test_partial_items_are_left_out_of_interim_metrics() -> None:
 
     partial = [sample(f"7|c0r{j}", 9) for j in range(3)] + [sample("8|c0r0", 1)]
     assert [r["id"] for r in records_from_scores(partial)] == ["8|c0r0"]
+
+
+def test_sample_arriving_while_a_batch_runs_is_not_left_waiting() -> None:
+    """Regression: a sample queued during a running batch used to wait forever (CI hang)."""
+    import asyncio
+    import threading
+
+    from inspect_ai.model import ChatMessageUser, GenerateConfig
+
+    from rubric_arm.types import PreferencePair
+
+    api = get_model("rubric-arm/tiny", batch_wait=0.0).api
+    running = threading.Event()
+    release = threading.Event()
+    calls: list[int] = []
+
+    def slow_run(pairs, settings):  # noqa: ANN001, ANN202
+        calls.append(len(pairs))
+        running.set()
+        release.wait(10)
+        return [{"winner": "A", "status": "ok", "judgments": []} for _ in pairs]
+
+    api._run = slow_run
+
+    def config(i: int) -> GenerateConfig:
+        pair = PreferencePair(id=f"p{i}", prompt="q", response_a="a", response_b="b")
+        return GenerateConfig(extra_body={"rubric_arm_pair": pair.to_dict()})
+
+    async def scenario() -> list[str]:
+        msg = [ChatMessageUser(content="x")]
+        first = asyncio.create_task(api.generate(msg, [], "none", config(0)))
+        await asyncio.to_thread(running.wait, 10)
+        second = asyncio.create_task(api.generate(msg, [], "none", config(1)))
+        await asyncio.sleep(0.05)
+        release.set()
+        outs = await asyncio.wait_for(asyncio.gather(first, second), timeout=10)
+        return [o.metadata["winner"] for o in outs]
+
+    assert asyncio.run(scenario()) == ["A", "A"]
+    assert calls == [1, 1]
