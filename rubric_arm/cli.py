@@ -536,6 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if the manifest matches")
     p.set_defaults(func=cmd_data)
 
+    sub.add_parser(
+        "train",
+        help="train a Rubric-ARM: SFT + alternating GRPO (rubric-arm train --help)",
+        add_help=False,
+    )
+
     p = sub.add_parser("list", help="list judges and benchmarks")
     p.set_defaults(func=cmd_judges)
     return parser
@@ -549,6 +555,17 @@ def main(argv: list[str] | None = None) -> int:
 
         lm_eval_main(raw[1:])
         return 0
+    if raw[:1] == ["train"]:
+        from rubric_arm.trainer.cli import main as train_main
+
+        try:
+            return train_main(raw[1:])
+        except RubricArmError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("\ninterrupted; rerun the same command to resume", file=sys.stderr)
+            return 130
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging
 

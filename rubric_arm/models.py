@@ -426,6 +426,31 @@ def _tiny_corpus(seed: int = 0, sentences: int = 3000) -> list[str]:
 
 def _build_tiny(dest: Path, progress: bool) -> None:
     """A random-init Qwen3 (~0.7M params) with a 1024-token byte-level BPE trained here."""
+    _say(progress, f"building the tiny random test model in {dest.parent}")
+    build_random_model(
+        dest, _tiny_corpus(), vocab_size=1024, hidden_size=128, layers=2, intermediate_size=384
+    )
+
+
+def build_random_model(
+    dest: Path,
+    texts: list[str],
+    *,
+    vocab_size: int,
+    hidden_size: int,
+    layers: int,
+    intermediate_size: int,
+    heads: int = 4,
+    kv_heads: int = 2,
+    seed: int = 0,
+    max_positions: int = 2048,
+    chat_template: str | None = None,
+) -> Path:
+    """A random-init Qwen3 of the given shape with a byte-level BPE trained on `texts`.
+
+    Deterministic for the same texts, shape and seed; used for the tiny test model and the
+    trainer's synthetic task.
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
@@ -435,36 +460,35 @@ def _build_tiny(dest: Path, progress: bool) -> None:
         Qwen3ForCausalLM,
     )
 
-    _say(progress, f"building the tiny random test model in {dest.parent}")
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=1024,
+        vocab_size=vocab_size,
         special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(_tiny_corpus(), trainer=trainer)
+    bpe.train_from_iterator(texts, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         padding_side="left",
-        chat_template=QWEN3_CHAT_TEMPLATE,
-        model_max_length=2048,
+        chat_template=chat_template or QWEN3_CHAT_TEMPLATE,
+        model_max_length=max_positions,
     )
     im_end, pad = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
     config = Qwen3Config(
         vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=384,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=32,
-        max_position_embeddings=2048,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=hidden_size // heads,
+        max_position_embeddings=max_positions,
         tie_word_embeddings=True,
         initializer_range=0.1,
         bos_token_id=None,
@@ -473,7 +497,7 @@ def _build_tiny(dest: Path, progress: bool) -> None:
         dtype="float32",
     )
     with torch.random.fork_rng():
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         model = Qwen3ForCausalLM(config)
         with torch.no_grad():
             # Make end-of-turn reachable so that random generations sometimes stop.
@@ -482,6 +506,7 @@ def _build_tiny(dest: Path, progress: bool) -> None:
     model.generation_config = GenerationConfig(eos_token_id=im_end, pad_token_id=pad)
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
+    return dest
 
 
 _BUILDERS: dict[str, Callable[[Path, bool], None]] = {SMOLLM2: _build_smollm2, TINY: _build_tiny}

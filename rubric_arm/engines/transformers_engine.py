@@ -169,6 +169,13 @@ class TransformersEngine(HFTokenizerEngine):
             2 * text_config.num_hidden_layers * kv_heads * head_dim * itemsize
         )
 
+    def use_weights(self, model: Any, fingerprint: str | None = None) -> None:
+        """Serve an in-memory model of the same architecture and tokenizer (e.g. a trainer's
+        frozen judge) instead of reloading a folder; `fingerprint` names the new weights."""
+        self.model = model
+        if fingerprint is not None:
+            self.fingerprint = fingerprint
+
     def _find_stop_ids(self) -> set[int]:
         ids: set[int] = set()
         for source in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):

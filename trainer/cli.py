@@ -1,0 +1,89 @@
+"""`rubric-arm train --config X.yaml [--dry-run] [--eval] [--smoke] [--key value ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rubric_arm.errors import InputError
+
+USAGE = """rubric-arm train --config configs/X.yaml [--dry-run] [--eval] [--smoke] [--dotted.key value ...]
+
+  --config   a YAML recipe (configs/paper.yaml, mini.yaml, tiny.yaml)
+  --dry-run  print the plan (slices, steps per phase, batch sizes, memory per GPU) and stop
+  --eval     after training, held-out judge accuracy of the trained models and of the starting
+             ones; the last line is `heldout_accuracy=<value> baseline=<value>`
+  --smoke    apply the recipe's `smoke:` section (a minutes-long version of the same run)
+  --stop-after PHASE  exit (code 3) once that phase is saved, e.g. cycle1-judge; rerun to go on
+  any other --a.b value overrides that setting, e.g. --order generator_first --cycles 1
+Rerunning the same command resumes: finished phases are skipped, an unfinished one restarts from
+its last checkpoint. Under several processes: accelerate launch -m rubric_arm.cli train ...
+"""
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="rubric-arm train", usage=USAGE, add_help=True)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--eval", action="store_true")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the dry-run plan as JSON")
+    parser.add_argument("--stop-after", default=None, metavar="PHASE")
+    return parser.parse_known_args(argv)
+
+
+def load(args: argparse.Namespace, rest: list[str]) -> Any:
+    import yaml
+
+    from rubric_arm.trainer.config import load_config, parse_overrides
+
+    overrides = parse_overrides(rest)
+    if args.smoke:
+        if not args.config:
+            raise InputError("--smoke needs --config (the recipe's smoke: section)")
+        recipe = yaml.safe_load(open(args.config)) or {}  # noqa: SIM115 - read once
+        smoke = recipe.get("smoke")
+        if not isinstance(smoke, dict):
+            raise InputError(f"{args.config} has no smoke: section")
+        from rubric_arm.trainer.config import _merge
+
+        overrides = _merge(smoke, overrides)
+        overrides.setdefault("name", f"{recipe.get('name', 'run')}-smoke")
+    return load_config(args.config, overrides, ignore=("smoke",))
+
+
+def main(argv: list[str]) -> int:
+    args, rest = parse_args(argv)
+    cfg = load(args, rest)
+    from rubric_arm.trainer.plan import build_plan, format_plan
+
+    if args.dry_run:
+        plan = build_plan(cfg)
+        print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
+        return 0
+    from accelerate import PartialState
+
+    from rubric_arm.trainer.loop import StopRequested, Trainer
+
+    trainer = Trainer(cfg, stop_after=args.stop_after)
+    try:
+        final = trainer.run()
+    except StopRequested as stop:
+        print(f"stopped after phase {stop}; rerun the same command to continue")
+        return 3
+    state = PartialState()
+    if state.is_main_process:
+        print(f"final models: generator {final['generator']}, judge {final['judge']}")
+    if args.eval and state.is_main_process:
+        from rubric_arm.trainer.evaluate import evaluate_run
+
+        result = evaluate_run(cfg, final, trainer.base_models())
+        b, t = result["baseline"], result["trained"]
+        print(
+            f"held-out n={t['n']}: trained {t['accuracy']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] "
+            f"(unparsed {t['unparsed']}), starting models {b['accuracy']:.3f} "
+            f"[{b['ci'][0]:.3f}, {b['ci'][1]:.3f}] (unparsed {b['unparsed']})"
+        )
+        print(f"heldout_accuracy={t['accuracy']:.4f} baseline={b['accuracy']:.4f}")
+    return 0

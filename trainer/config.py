@@ -1,0 +1,326 @@
+"""Trainer configuration: dataclasses loaded from YAML recipes, with `--key value` overrides.
+
+Follows TRL's style: one recipe file per setting (`configs/paper.yaml`, `mini.yaml`, `tiny.yaml`),
+and any field can be overridden on the command line with its dotted path
+(`--grpo.judge.learning_rate 1e-5`, `--order generator_first`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from rubric_arm.errors import InputError
+
+Order = Literal["judge_first", "generator_first"]
+Schedule = Literal["alternating", "joint"]
+
+
+@dataclass
+class DataConfig:
+    """Where the preference pairs come from, and how many go to training and held-out eval."""
+
+    source: Literal["synthetic", "mini", "openrubric-v2", "file"] = "synthetic"
+    path: str | None = None  # local file for openrubric-v2 / file (jsonl, json or parquet)
+    train_size: int | None = None  # None = everything the source gives
+    heldout_size: int = 64
+    sft_size: int | None = None  # pairs used for the SFT warm-up (None = the whole train set)
+    keywords: int = 8  # synthetic task only
+    words: int = 2  # synthetic task only
+    judge_column: str | None = None  # OpenRubric-v2's judge-trajectory column (name undocumented)
+
+
+@dataclass
+class ModelConfig:
+    """One of the two models: its starting weights and its prompt template."""
+
+    model: str = "smollm2-135m-instruct"  # model name, folder, hub id, or "synthetic"
+    template: str = "generator"
+    # Shape of a random-init model when model is "synthetic" (the tiny task).
+    hidden_size: int = 128
+    layers: int = 4
+    vocab_size: int = 400
+
+
+@dataclass
+class SFTPhaseConfig:
+    """Stage I for one model (TRL SFTTrainer)."""
+
+    max_steps: int = -1
+    num_train_epochs: float = 1.0
+    learning_rate: float = 1e-5
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 3072
+    lr_scheduler_type: str = "cosine"
+    warmup_ratio: float = 0.05
+
+
+@dataclass
+class GRPOPhaseConfig:
+    """Stage II for one model (TRL GRPOTrainer); batch sizes count completions, as in TRL."""
+
+    num_generations: int = 6
+    max_completion_length: int = 512
+    per_device_train_batch_size: int = 6
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-6
+    temperature: float = 1.0
+    top_p: float = 0.95
+    num_iterations: int = 2
+    epsilon: float = 0.2
+    epsilon_high: float = 0.2
+    beta: float = 0.001
+    loss_type: str = "grpo"
+    max_steps: int = -1  # -1: one epoch over the cycle's slice
+    max_prompt_tokens: int = 4096  # prompts are truncated by us (TRL no longer does it)
+
+
+@dataclass
+class SFTConfig:
+    enabled: bool = True
+    generator: SFTPhaseConfig = field(default_factory=SFTPhaseConfig)
+    judge: SFTPhaseConfig = field(default_factory=SFTPhaseConfig)
+
+
+@dataclass
+class GRPOConfig:
+    generator: GRPOPhaseConfig = field(default_factory=GRPOPhaseConfig)
+    judge: GRPOPhaseConfig = field(
+        default_factory=lambda: GRPOPhaseConfig(
+            num_generations=7,
+            max_completion_length=1024,
+            per_device_train_batch_size=7,
+            epsilon_high=0.28,
+        )
+    )
+
+
+@dataclass
+class HardwareConfig:
+    """Precision, memory savers and rollout engine; the GPU settings of the paper recipe."""
+
+    use_cpu: bool = False
+    bf16: bool = True
+    gradient_checkpointing: bool = True
+    use_vllm: bool = False
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    gpu_memory_gb: float = 80.0  # for the dry-run memory plan
+    num_processes: int = 1  # for the dry-run plan; a real run reads the accelerate world size
+    zero3: bool = False  # parameters, gradients and optimizer state sharded over processes
+    judge_batch_size: int = 64  # engine batch for the frozen model's greedy rollouts
+    save_steps: int = 25  # Trainer checkpoint interval inside a phase (for resume after a kill)
+
+
+@dataclass
+class EvalConfig:
+    """The held-out check after training (`--eval`)."""
+
+    max_new_tokens: int = 512
+    seed: int = 0
+    tie_policy: Literal["half", "wrong"] = "half"
+
+
+@dataclass
+class TrainConfig:
+    """A whole Rubric-ARM training run: SFT warm-up, then `cycles` of alternating GRPO."""
+
+    name: str = "run"
+    output_dir: str = "runs/train"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: ModelConfig = field(default_factory=ModelConfig)
+    judge: ModelConfig = field(default_factory=lambda: ModelConfig(template="judge"))
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    cycles: int = 3
+    order: Order = "judge_first"
+    schedule: Schedule = "alternating"
+    format_reward: bool = True
+    rubric_cache: bool = True
+    rubric_temperature: float = 1.0
+    rubric_max_tokens: int = 512
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def validate(self) -> TrainConfig:
+        """Fail at once, naming the field, on settings that cannot run."""
+        if self.cycles < 1:
+            raise InputError(f"cycles must be >= 1, got {self.cycles}")
+        for role in ("generator", "judge"):
+            g: GRPOPhaseConfig = getattr(self.grpo, role)
+            where = f"grpo.{role}"
+            if g.num_generations < 2:
+                raise InputError(f"{where}.num_generations must be >= 2 (GRPO compares a group)")
+            completions = g.per_device_train_batch_size * g.gradient_accumulation_steps
+            if (completions * self.hardware.num_processes) % g.num_generations:
+                raise InputError(
+                    f"{where}: per_device_train_batch_size x gradient_accumulation_steps x "
+                    f"processes ({completions} x {self.hardware.num_processes}) must be a "
+                    f"multiple of num_generations ({g.num_generations}): TRL generates whole groups"
+                )
+            if g.num_iterations < 1:
+                raise InputError(f"{where}.num_iterations must be >= 1")
+        if self.data.source == "file" and not self.data.path:
+            raise InputError("data.path is required when data.source is 'file'")
+        if self.data.heldout_size < 0:
+            raise InputError("data.heldout_size must be >= 0")
+        return self
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check (and gently convert) a YAML or command-line value against a field's type."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise InputError(f"{where}: expected a mapping, got {value!r}")
+        return _materialise(hint, value, where)
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            raise InputError(
+                f"{where}: must be one of {list(typing.get_args(hint))}, got {value!r}"
+            )
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except InputError as exc:
+                errors.append(str(exc))
+        raise InputError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise InputError(f"{where}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise InputError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """`--a.b value` pairs (or `--a.b=value`) into a nested dict; values parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise InputError(f"expected --key value, got {arg!r}")
+        if "=" in arg:
+            key, raw = arg[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise InputError(f"{arg} needs a value")
+            key, raw = arg[2:], args[i + 1]
+            i += 2
+        key = key.replace("-", "_")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    ignore: tuple[str, ...] = ("smoke",),
+) -> TrainConfig:
+    """A TrainConfig from a YAML recipe (or the defaults) with overrides applied and validated;
+    top-level sections in `ignore` (the recipe's `smoke:` overrides) are not settings."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"config file {p} not found")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{p}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise InputError(f"{p}: the top level must be a mapping")
+        data = {k: v for k, v in loaded.items() if k not in ignore}
+    if overrides:
+        data = _merge(data, overrides)
+    return _from_dict(data).validate()
+
+
+def _from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Nested dataclasses built field by field so defaults of sub-configs are kept."""
+    defaults = dataclasses.asdict(TrainConfig())
+    return _materialise(TrainConfig, _merge(defaults, data), "")
+
+
+def _materialise(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = _field_types(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise InputError(
+            f"unknown setting(s) {', '.join(prefix + u for u in unknown)}; "
+            f"known under {where or 'the top level'}: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if dataclasses.is_dataclass(hints[key]):
+            if not isinstance(value, dict):
+                raise InputError(f"{path}: expected a mapping, got {value!r}")
+            kwargs[key] = _materialise(hints[key], value, path)
+        else:
+            kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)

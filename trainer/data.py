@@ -1,0 +1,111 @@
+"""The trainer's data: RL pairs split into one disjoint slice per cycle, held-out pairs, and the
+Stage I warm-up rows (rubrics for the generator, trajectories for the judge) of each profile."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from rubric_arm.errors import InputError
+from rubric_arm.trainer.config import TrainConfig
+from rubric_arm.types import PreferencePair, prompt_text
+
+
+@dataclass
+class TrainData:
+    train: list[PreferencePair]
+    heldout: list[PreferencePair]
+    sft_rubrics: list[dict[str, str]]  # {"id", "prompt", "rubric"}
+    sft_judgments: list[dict[str, str]]  # + "response_a", "response_b", "judgment"
+
+
+def cycle_slices(pairs: list[PreferencePair], cycles: int, seed: int) -> list[list[PreferencePair]]:
+    """`cycles` disjoint slices of equal size (a seeded shuffle; the remainder is dropped)."""
+    order = list(pairs)
+    random.Random(f"slices-{seed}").shuffle(order)
+    size = len(order) // cycles
+    if size == 0:
+        raise InputError(f"{len(pairs)} training pairs cannot fill {cycles} cycles")
+    return [order[k * size : (k + 1) * size] for k in range(cycles)]
+
+
+def load_train_data(cfg: TrainConfig) -> TrainData:
+    """Everything the run trains and checks on, built from `cfg.data`."""
+    d = cfg.data
+    if d.source == "synthetic":
+        from rubric_arm.trainer import synthetic
+
+        kw = {"keywords": d.keywords, "words": d.words}
+        train = synthetic.make_pairs(d.train_size or 192, cfg.seed, **kw)
+        heldout = synthetic.make_pairs(d.heldout_size, cfg.seed, split="heldout", **kw)
+        sft_pairs = synthetic.make_pairs(d.sft_size or 512, cfg.seed, split="sft", **kw)
+        rubrics, judgments = synthetic.warmup_rows(sft_pairs)
+        return TrainData(train, heldout, rubrics, judgments)
+    if d.source == "mini":
+        from rubric_arm.data.mini import load_mini
+        from rubric_arm.trainer.warmup_mini import mini_warmup_rows
+
+        train = load_mini("train", path=Path(d.path) if d.path else None)
+        heldout = load_mini("heldout", path=Path(d.path) if d.path else None)
+        train = _cap(train, d.train_size, cfg.seed)
+        heldout = _cap(heldout, d.heldout_size, cfg.seed)
+        rubrics, judgments = mini_warmup_rows(_cap(train, d.sft_size, cfg.seed))
+        return TrainData(train, heldout, rubrics, judgments)
+    return _openrubric_data(cfg)
+
+
+def _cap(pairs: list[PreferencePair], n: int | None, seed: int) -> list[PreferencePair]:
+    if n is None or n >= len(pairs):
+        return list(pairs)
+    picked = list(pairs)
+    random.Random(f"cap-{seed}").shuffle(picked)
+    return sorted(picked[:n], key=lambda p: p.id)
+
+
+def _openrubric_data(cfg: TrainConfig) -> TrainData:
+    """OpenRubric-v2 (hub or local file): its `rubric` column for the generator's warm-up and the
+    judge-trajectory column named by `data.judge_column` for the judge's."""
+    from rubric_arm.data.benchmarks import load_openrubric
+
+    d = cfg.data
+    pairs = [p for p in load_openrubric(d.path) if p.label is not None]
+    if not pairs:
+        raise InputError("the training data has no labelled pairs")
+    rng = random.Random(f"heldout-{cfg.seed}")
+    shuffled = list(pairs)
+    rng.shuffle(shuffled)
+    heldout, rest = shuffled[: d.heldout_size], shuffled[d.heldout_size :]
+    sft_pairs = _cap(rest, d.sft_size, cfg.seed)
+    train = _cap(rest, d.train_size, cfg.seed + 1)
+    rubrics: dict[str, dict[str, str]] = {}
+    judgments = []
+    for p in sft_pairs:
+        rubric = p.metadata.get("rubric")
+        if not rubric:
+            continue
+        text = prompt_text(p.prompt)
+        rubrics.setdefault(text, {"id": p.id, "prompt": text, "rubric": rubric})
+        if d.judge_column:
+            extra = p.metadata.get("extra") or {}
+            if d.judge_column not in extra:
+                raise InputError(
+                    f"pair {p.id}: no judge-trajectory column {d.judge_column!r}; columns: "
+                    f"{', '.join(sorted(extra)) or '(none)'}"
+                )
+            judgments.append(
+                {
+                    "id": p.id,
+                    "prompt": text,
+                    "rubric": rubric,
+                    "response_a": p.response_a,
+                    "response_b": p.response_b,
+                    "judgment": str(extra[d.judge_column]),
+                }
+            )
+    if cfg.sft.enabled and not judgments:
+        raise InputError(
+            "judge SFT needs trajectories: set data.judge_column to the judge-trajectory column "
+            "of your OpenRubric-v2 copy, or sft.enabled false"
+        )
+    return TrainData(train, heldout, list(rubrics.values()), judgments)

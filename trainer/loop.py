@@ -1,0 +1,475 @@
+"""The Rubric-ARM training run: Stage I SFT for both models, then `cycles` of Stage II GRPO.
+
+Alternating schedule, per cycle on its own slice: (a) one rubric per example sampled from the
+frozen generator and cached; (b) judge GRPO on those rubrics (R_acc + R_fmt, order shuffled with
+a seed); (c) generator GRPO rewarded by one greedy rollout of the just-updated, frozen judge
+(`order: generator_first` swaps b and c). Joint schedule: both models step in turn on every
+batch, with fresh uncached rubrics from the current generator and rewards from the current judge.
+
+Every phase exports a plain HF folder and is recorded in `state.json`; a rerun of the same command
+skips finished phases and resumes an unfinished one from its last Trainer checkpoint. Models are
+reloaded from the last export at every phase (never per step), so an interrupted and an
+uninterrupted run take exactly the same path. Adam state is saved per model between phases.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+
+from rubric_arm.cache import RubricCache
+from rubric_arm.engines.hf_tokens import HFTokenizerEngine
+from rubric_arm.errors import InputError
+from rubric_arm.pipeline import JudgeRecord, RubricARM, random_order, stable_hash
+from rubric_arm.templates import Template, load_template
+from rubric_arm.trainer.config import TrainConfig
+from rubric_arm.trainer.data import TrainData, cycle_slices, load_train_data
+from rubric_arm.trainer.diagnostics import GradientProbe
+from rubric_arm.trainer.phases import Phase, run_grpo, run_sft, sft_dataset
+from rubric_arm.trainer.rewards import GeneratorReward, JudgeReward
+from rubric_arm.types import Chat, PreferencePair, SamplingParams
+
+ROLES = ("generator", "judge")
+
+
+class StopRequested(Exception):
+    """Raised after the phase named by --stop-after is recorded (the rest runs on the next call)."""
+
+
+class TokenizerView(HFTokenizerEngine):
+    """Rendering and token counting with a model's tokenizer, for building prompts of a model
+    that is being trained (it never generates)."""
+
+    def __init__(self, tokenizer: Any, context_length: int, fingerprint: str = "") -> None:
+        self.tokenizer = tokenizer
+        self.context_length = context_length
+        self.fingerprint = fingerprint
+        self.name = "tokenizer"
+
+    def generate(self, chats: Any, params: Any, *, desc: str | None = None) -> Any:
+        raise RuntimeError("a TokenizerView only renders prompts")
+
+
+def phase_names(cfg: TrainConfig) -> list[tuple[str, str]]:
+    """(phase name, role) in run order; a joint cycle is one phase that trains both models."""
+    names: list[tuple[str, str]] = []
+    if cfg.sft.enabled:
+        names += [("sft-generator", "generator"), ("sft-judge", "judge")]
+    for c in range(1, cfg.cycles + 1):
+        if cfg.schedule == "joint":
+            names.append((f"cycle{c}-joint", "both"))
+            continue
+        first, second = ("judge", "generator") if cfg.order == "judge_first" else ROLES
+        names += [(f"cycle{c}-{first}", first), (f"cycle{c}-{second}", second)]
+    return names
+
+
+class Trainer:
+    """Runs (or resumes) one training run described by a TrainConfig."""
+
+    def __init__(
+        self, cfg: TrainConfig, *, progress: bool = True, stop_after: str | None = None
+    ) -> None:
+        from accelerate import PartialState
+
+        self.cfg = cfg
+        self.stop_after = stop_after
+        self.progress = progress
+        self.state_ = PartialState()
+        self.run_dir = cfg.run_dir
+        self.state_path = self.run_dir / "state.json"
+        self.templates = {
+            "generator": load_template(cfg.generator.template),
+            "judge": load_template(cfg.judge.template),
+        }
+        self.cache = RubricCache(self.run_dir / "rubric_cache.sqlite", enabled=cfg.rubric_cache)
+
+    # ---- bookkeeping -----------------------------------------------------------------------
+    def _check_config(self) -> None:
+        saved = self.run_dir / "config.json"
+        current = self.cfg.to_dict()
+        if saved.is_file():
+            before = json.loads(saved.read_text())
+            if before != current:
+                changed = sorted(
+                    k for k in set(before) | set(current) if before.get(k) != current.get(k)
+                )
+                raise InputError(
+                    f"{self.run_dir} holds a run with different settings ({', '.join(changed)}); "
+                    "use another name or output_dir, or delete the folder to start over"
+                )
+        elif self.state_.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            saved.write_text(json.dumps(current, indent=2, sort_keys=True))
+            (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
+        self.state_.wait_for_everyone()
+
+    def done(self) -> dict[str, Any]:
+        if self.state_path.is_file():
+            return json.loads(self.state_path.read_text())
+        return {"phases": {}, "base": {}}
+
+    def _mark(self, key: str, value: Any, section: str = "phases") -> None:
+        if self.state_.is_main_process:
+            state = self.done()
+            state.setdefault(section, {})[key] = value
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+            tmp.replace(self.state_path)
+        self.state_.wait_for_everyone()
+
+    # ---- models ----------------------------------------------------------------------------
+    def base_models(self) -> dict[str, Path]:
+        """The starting weights of both models (built once for the synthetic task)."""
+        from rubric_arm.models import build_random_model, resolve_model
+
+        out = {}
+        for role in ROLES:
+            mc = getattr(self.cfg, role)
+            if mc.model == "synthetic":
+                from rubric_arm.trainer import synthetic
+
+                dest = self.run_dir / "models" / f"base-{role}"
+                if self.state_.is_main_process and not (dest / "config.json").is_file():
+                    build_random_model(
+                        dest,
+                        synthetic.corpus(),
+                        vocab_size=mc.vocab_size,
+                        hidden_size=mc.hidden_size,
+                        layers=mc.layers,
+                        intermediate_size=3 * mc.hidden_size,
+                        seed=self.cfg.seed + (0 if role == "generator" else 1),
+                        chat_template=synthetic.CHATML_TEMPLATE,
+                    )
+                self.state_.wait_for_everyone()
+                out[role] = dest
+            else:
+                out[role] = resolve_model(mc.model)
+        return out
+
+    def current_models(self) -> dict[str, Path]:
+        """Each model's newest weights: its last finished phase's export, else its base."""
+        paths = dict(self.base_models())
+        state = self.done()["phases"]
+        for name, role in phase_names(self.cfg):
+            if name in state:
+                for r in ROLES if role == "both" else (role,):
+                    paths[r] = Path(state[name][r] if role == "both" else state[name]["export"])
+        return paths
+
+    def _load(self, path: Path) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from rubric_arm.models import chat_template_for
+
+        tok = AutoTokenizer.from_pretrained(path)
+        template = chat_template_for(path)
+        if template is not None:
+            tok.chat_template = template
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        tok.padding_side = "left"
+        dtype = torch.bfloat16 if self.cfg.hardware.bf16 and not self.cfg.hardware.use_cpu else None
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+        return model, tok
+
+    def _optimizer(self, role: str, model: Any) -> tuple[Any, Any]:
+        """The model's Adam, with its state from the previous phase of the same model."""
+        lr = getattr(self.cfg.grpo, role).learning_rate
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+        saved = self.run_dir / "optim" / f"{role}.pt"
+        if saved.is_file():
+            opt.load_state_dict(torch.load(saved, weights_only=True))
+            for group in opt.param_groups:
+                group["lr"] = lr
+                group["initial_lr"] = lr
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+        return opt, sched
+
+    def _save_optimizer(self, role: str, opt: Any) -> None:
+        if self.state_.is_main_process:
+            path = self.run_dir / "optim" / f"{role}.pt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(opt.state_dict(), path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)
+        self.state_.wait_for_everyone()
+
+    def _engine(self, path: Path, live: Any = None) -> Any:
+        from rubric_arm.engines.transformers_engine import TransformersEngine
+
+        engine = TransformersEngine(
+            path,
+            batch_size=self.cfg.hardware.judge_batch_size,
+            progress=False,
+            device="cuda" if torch.cuda.is_available() and not self.cfg.hardware.use_cpu else "cpu",
+        )
+        if live is not None:
+            engine.use_weights(live, fingerprint=f"live:{path.name}")
+        return engine
+
+    # ---- prompts ---------------------------------------------------------------------------
+    def _render(self, view: HFTokenizerEngine, chat: Chat) -> str:
+        return view.render(chat)
+
+    def judge_rows(
+        self,
+        pairs: list[PreferencePair],
+        rubrics: list[Any],
+        view: HFTokenizerEngine,
+        seed: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Judge-phase prompts (rubric filled, order shuffled with `seed`) and how many pairs did
+        not fit the context."""
+        arm = self._arm(view, view)
+        rows, skipped = [], 0
+        for pair, rr in zip(pairs, rubrics, strict=True):
+            o = random_order(pair.id, seed)
+            rec = JudgeRecord(id=pair.id, subset=pair.subset, label=pair.label, status="ok")
+            chat = arm.judge_chat(pair, rr.rubric, o, rec) if rr.status == "ok" else None
+            if chat is None or pair.label is None:
+                skipped += 1
+                continue
+            shown = pair.label if o == "AB" else ("B" if pair.label == "A" else "A")
+            rows.append(
+                {
+                    "prompt": view.render(chat),
+                    "label": shown,
+                    "n_criteria": len(rr.rubric.criteria),
+                }
+            )
+        return rows, skipped
+
+    def _arm(self, generator: Any, judge: Any, *, cache: RubricCache | bool = False) -> RubricARM:
+        cfg = self.cfg
+        return RubricARM(
+            generator,
+            judge,
+            generator_template=self.templates["generator"],
+            judge_template=self.templates["judge"],
+            rubric_sampling=SamplingParams(
+                temperature=cfg.rubric_temperature,
+                top_p=cfg.grpo.generator.top_p,
+                max_new_tokens=cfg.rubric_max_tokens,
+            ),
+            judge_sampling=SamplingParams(
+                temperature=0.0, max_new_tokens=cfg.grpo.judge.max_completion_length
+            ),
+            cache=cache,
+        )
+
+    def generator_rows(self, pairs: list[PreferencePair], view: HFTokenizerEngine) -> list[dict]:
+        return [
+            {
+                "prompt": view.render(self.templates["generator"].render(prompt=str(p.prompt))),
+                "pair_json": json.dumps(p.to_dict()),
+            }
+            for p in pairs
+        ]
+
+    # ---- phases ----------------------------------------------------------------------------
+    def _phase(self, name: str, role: str, index: int) -> Phase:
+        return Phase(name, role, self.run_dir, seed=self.cfg.seed + 1000 * index)
+
+    def _sft(self, phase: Phase, path: Path, data: TrainData) -> Path:
+        model, tok = self._load(path)
+        rows = data.sft_rubrics if phase.role == "generator" else data.sft_judgments
+        view = TokenizerView(tok, _context(model))
+        ds = sft_dataset(rows, self.templates[phase.role], phase.role)
+        ds = ds.map(
+            lambda r: {
+                "prompt": view.render(r["prompt"]),
+                "completion": r["completion"][0]["content"],
+            }
+        )
+        return run_sft(model, tok, ds, getattr(self.cfg.sft, phase.role), self.cfg.hardware, phase)
+
+    def _grpo_judge(self, phase: Phase, paths: dict[str, Path], pairs: list, cycle: int) -> Path:
+        cfg = self.cfg
+        model, tok = self._load(paths["judge"])
+        view = TokenizerView(tok, _context(model))
+        gen_engine = self._engine(paths["generator"])
+        arm = self._arm(gen_engine, view, cache=self.cache)
+        arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(cfg.seed, "rubrics", cycle))
+        if self.state_.is_main_process:
+            arm.rubrics([p.prompt for p in pairs], desc=f"{phase.name}: rubrics")
+        self.state_.wait_for_everyone()
+        rubrics = arm.rubrics([p.prompt for p in pairs], desc=f"{phase.name}: rubrics")
+        rows, skipped = self.judge_rows(pairs, rubrics, view, seed=phase.seed)
+        self._log_event(phase, rubrics_cached=sum(r.cached for r in rubrics), too_long=skipped)
+        ds = Dataset.from_list(rows)
+        if not cfg.rubric_cache:
+            ds = _fresh_rubric_dataset(self, pairs, gen_engine, view, phase)
+        opt, sched = self._optimizer("judge", model)
+        out = run_grpo(
+            model, tok, ds, JudgeReward(cfg.format_reward), cfg.grpo.judge, cfg.hardware, phase,
+            (opt, sched), GradientProbe(model, seed=cfg.seed),
+        )  # fmt: skip
+        self._save_optimizer("judge", opt)
+        return out
+
+    def _grpo_generator(self, phase: Phase, paths: dict[str, Path], pairs: list) -> Path:
+        cfg = self.cfg
+        model, tok = self._load(paths["generator"])
+        view = TokenizerView(tok, _context(model))
+        judge_engine = self._engine(paths["judge"])
+        reward = GeneratorReward(self._arm(judge_engine, judge_engine), seed=phase.seed)
+        ds = Dataset.from_list(self.generator_rows(pairs, view))
+        opt, sched = self._optimizer("generator", model)
+        out = run_grpo(
+            model, tok, ds, reward, cfg.grpo.generator, cfg.hardware, phase, (opt, sched),
+            GradientProbe(model, seed=cfg.seed),
+        )  # fmt: skip
+        self._save_optimizer("generator", opt)
+        return out
+
+    def _joint(self, phase: Phase, paths: dict[str, Path], pairs: list) -> dict[str, Path]:
+        """Both models step in turn on every batch: the generator against the current judge,
+        then the judge on fresh rubrics from the current generator. No rubric is cached."""
+        cfg = self.cfg
+        models = {r: self._load(paths[r]) for r in ROLES}
+        opts = {r: self._optimizer(r, models[r][0]) for r in ROLES}
+        probes = {r: GradientProbe(models[r][0], seed=cfg.seed) for r in ROLES}
+        judge_engine = self._engine(paths["judge"], live=models["judge"][0])
+        gen_engine = self._engine(paths["generator"], live=models["generator"][0])
+        views = {r: TokenizerView(models[r][1], _context(models[r][0])) for r in ROLES}
+        g_cfg, j_cfg = cfg.grpo.generator, cfg.grpo.judge
+        per_step = min(
+            g_cfg.per_device_train_batch_size * g_cfg.gradient_accumulation_steps // g_cfg.num_generations,
+            j_cfg.per_device_train_batch_size * j_cfg.gradient_accumulation_steps // j_cfg.num_generations,
+        )  # fmt: skip
+        per_step = max(1, per_step) * self.state_.num_processes
+        chunks = [pairs[k : k + per_step] for k in range(0, len(pairs) - per_step + 1, per_step)]
+        limit = min(x for x in (g_cfg.max_steps, j_cfg.max_steps, len(chunks)) if x > 0)
+        outs: dict[str, Path] = {}
+        for step, chunk in enumerate(chunks[:limit]):
+            sub = {r: self._phase(f"{phase.name}-step{step}-{r}", r, 0) for r in ROLES}
+            for r in ROLES:
+                sub[r].seed = phase.seed + step
+            reward = GeneratorReward(self._arm(judge_engine, judge_engine), seed=phase.seed + step)
+            ds = Dataset.from_list(self.generator_rows(chunk, views["generator"]))
+            outs["generator"] = run_grpo(
+                models["generator"][0], models["generator"][1], ds, reward, g_cfg, cfg.hardware,
+                sub["generator"], opts["generator"], probes["generator"], max_steps=1,
+                step_offset=step,
+            )  # fmt: skip
+            arm = self._arm(gen_engine, views["judge"], cache=False)
+            arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(phase.seed, step))
+            rubrics = arm.rubrics([p.prompt for p in chunk], desc="fresh rubrics")
+            rows, _ = self.judge_rows(chunk, rubrics, views["judge"], seed=phase.seed + step)
+            outs["judge"] = run_grpo(
+                models["judge"][0], models["judge"][1], Dataset.from_list(rows),
+                JudgeReward(cfg.format_reward), j_cfg, cfg.hardware, sub["judge"], opts["judge"],
+                probes["judge"], max_steps=1, step_offset=step,
+            )  # fmt: skip
+        for r in ROLES:
+            self._save_optimizer(r, opts[r][0])
+        final = {}
+        for r in ROLES:
+            dest = self.run_dir / "models" / f"{phase.name}-{r}"
+            if self.state_.is_main_process:
+                import shutil
+
+                if dest.exists():
+                    shutil.rmtree(dest)
+                shutil.copytree(outs[r], dest)
+                for stale in (self.run_dir / "models").glob(f"{phase.name}-step*"):
+                    shutil.rmtree(stale)
+            self.state_.wait_for_everyone()
+            final[r] = dest
+        return final
+
+    def _log_event(self, phase: Phase, **values: Any) -> None:
+        if self.state_.is_main_process:
+            with (self.run_dir / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps({"phase": phase.name, "event": "data", **values}) + "\n")
+
+    # ---- the run ---------------------------------------------------------------------------
+    def run(self) -> dict[str, Path]:
+        """Every unfinished phase in order; returns the final model folders."""
+        if self.stop_after and self.stop_after not in dict(phase_names(self.cfg)):
+            raise InputError(f"--stop-after {self.stop_after!r} is not a phase of this run")
+        self._check_config()
+        data = load_train_data(self.cfg)
+        slices = cycle_slices(data.train, self.cfg.cycles, self.cfg.seed)
+        self._mark("base", {r: str(p) for r, p in self.base_models().items()}, section="info")
+        for index, (name, role) in enumerate(phase_names(self.cfg)):
+            if name in self.done()["phases"]:
+                continue
+            paths = self.current_models()
+            phase = self._phase(name, role, index)
+            start = time.perf_counter()
+            self._say(f"phase {name}: start")
+            if name.startswith("sft-"):
+                out = self._sft(phase, paths[role], data)
+                record: dict[str, Any] = {"export": str(out)}
+            else:
+                cycle = int(name.split("-")[0].removeprefix("cycle"))
+                pairs = slices[cycle - 1]
+                if role == "judge":
+                    record = {"export": str(self._grpo_judge(phase, paths, pairs, cycle))}
+                elif role == "generator":
+                    record = {"export": str(self._grpo_generator(phase, paths, pairs))}
+                else:
+                    record = {r: str(p) for r, p in self._joint(phase, paths, pairs).items()}
+            record["seconds"] = round(time.perf_counter() - start, 2)
+            self._mark(name, record)
+            self._say(f"phase {name}: done in {record['seconds']:.1f} s")
+            if name == self.stop_after:
+                raise StopRequested(name)
+        return self.current_models()
+
+    def _say(self, message: str) -> None:
+        if self.progress and self.state_.is_main_process:
+            print(f"[rubric-arm train] {message}", flush=True)
+
+
+def _context(model: Any) -> int:
+    text = model.config.get_text_config(decoder=True)
+    return int(getattr(text, "max_position_embeddings", 0) or 2048)
+
+
+def _seeded(params: SamplingParams, seed: int) -> SamplingParams:
+    from dataclasses import replace
+
+    return params if params.greedy else replace(params, seed=seed)
+
+
+def _fresh_rubric_dataset(
+    trainer: Trainer,
+    pairs: list[PreferencePair],
+    gen_engine: Any,
+    view: HFTokenizerEngine,
+    phase: Phase,
+) -> Dataset:
+    """The `rubric_cache: false` ablation: a new rubric is sampled (never stored) every time the
+    GRPO trainer draws a batch, so the judge never sees the same rubric twice for an example."""
+    arm = trainer._arm(gen_engine, view, cache=False)
+    calls = {"n": 0}
+    by_id = {p.id: p for p in pairs}
+
+    def transform(batch: dict[str, list]) -> dict[str, list]:
+        calls["n"] += 1
+        chosen = [by_id[i] for i in batch["pair_id"]]
+        arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(phase.seed, calls["n"]))
+        rubrics = arm.rubrics([p.prompt for p in chosen], desc="fresh rubrics")
+        rows, _ = trainer.judge_rows(chosen, rubrics, view, seed=phase.seed)
+        if len(rows) != len(chosen):
+            raise InputError("a pair no longer fits the judge's context with a fresh rubric")
+        return {k: [r[k] for r in rows] for k in ("prompt", "label", "n_criteria")}
+
+    ds = Dataset.from_list([{"pair_id": p.id} for p in pairs if p.label is not None])
+    ds.set_transform(transform)
+    return ds
+
+
+def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Path]:
+    """Run (or resume) the training described by `cfg`; returns the final model folders."""
+    return Trainer(cfg, progress=progress).run()
+
+
+__all__ = ["Trainer", "phase_names", "train", "Template"]

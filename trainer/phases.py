@@ -1,0 +1,216 @@
+"""One training phase = one TRL trainer run on one model: SFT (Stage I) or GRPO (Stage II).
+
+The model object and its optimizer live across phases (the loop owns them); each phase builds a
+fresh TRL trainer around them, checkpoints into its own folder so a killed phase resumes from
+its last Trainer checkpoint, and exports an ordinary HF model folder at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from rubric_arm.templates import Template
+from rubric_arm.trainer.config import GRPOPhaseConfig, HardwareConfig, SFTPhaseConfig
+from rubric_arm.trainer.diagnostics import GradientProbe, PhaseDiagnostics
+
+
+@dataclass
+class Phase:
+    """Where one phase writes: Trainer checkpoints, the exported model, the diagnostics log."""
+
+    name: str  # e.g. "sft-judge", "cycle1-judge"
+    role: str  # "generator" | "judge"
+    run_dir: Path
+    seed: int
+
+    @property
+    def work_dir(self) -> Path:
+        return self.run_dir / "work" / self.name
+
+    @property
+    def export_dir(self) -> Path:
+        return self.run_dir / "models" / self.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "metrics.jsonl"
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.run_dir / "tensorboard" / self.name
+
+
+def last_checkpoint(work_dir: Path) -> str | None:
+    """The newest complete `checkpoint-N` folder a killed phase left behind."""
+    if not work_dir.is_dir():
+        return None
+    found = []
+    for d in work_dir.glob("checkpoint-*"):
+        step = d.name.split("-")[-1]
+        if step.isdigit() and (d / "trainer_state.json").is_file():
+            found.append((int(step), d))
+    return str(max(found)[1]) if found else None
+
+
+def sft_dataset(rows: list[dict[str, str]], template: Template, role: str) -> Dataset:
+    """Prompt/completion chats for TRL's SFTTrainer (loss on the completion only)."""
+    out = []
+    for r in rows:
+        if role == "generator":
+            chat = template.render(prompt=r["prompt"])
+            target = r["rubric"]
+        else:
+            chat = template.render(
+                prompt=r["prompt"],
+                rubric=r["rubric"],
+                response_a=r["response_a"],
+                response_b=r["response_b"],
+            )
+            target = r["judgment"]
+        out.append({"prompt": chat, "completion": [{"role": "assistant", "content": target}]})
+    return Dataset.from_list(out)
+
+
+def _common_args(hw: HardwareConfig, phase: Phase) -> dict[str, Any]:
+    return {
+        "output_dir": str(phase.work_dir),
+        "seed": phase.seed,
+        "data_seed": phase.seed,
+        "use_cpu": hw.use_cpu,
+        "bf16": hw.bf16 and not hw.use_cpu,
+        "gradient_checkpointing": hw.gradient_checkpointing,
+        "report_to": [],
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": hw.save_steps,
+        "save_total_limit": 1,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+    }
+
+
+def _finish(trainer: Any, phase: Phase, tokenizer: Any, diag: PhaseDiagnostics) -> Path:
+    """Export the phase's model as a plain HF folder, then drop its Trainer checkpoints."""
+    tmp = phase.export_dir.with_name(phase.export_dir.name + ".partial")
+    trainer.save_model(str(tmp))
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(tmp)
+        (tmp / "rubric_arm_phase.json").write_text(
+            json.dumps({"phase": phase.name, "role": phase.role, **diag.summary()}, indent=2)
+        )
+        if phase.export_dir.exists():
+            shutil.rmtree(phase.export_dir)
+        tmp.rename(phase.export_dir)
+        shutil.rmtree(phase.work_dir, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    return phase.export_dir
+
+
+def run_sft(
+    model: Any,
+    tokenizer: Any,
+    dataset: Dataset,
+    cfg: SFTPhaseConfig,
+    hw: HardwareConfig,
+    phase: Phase,
+) -> Path:
+    """Stage I for one model with TRL's SFTTrainer (its own optimizer and schedule); returns the
+    exported folder."""
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        **_common_args(hw, phase),
+        max_steps=cfg.max_steps,
+        num_train_epochs=cfg.num_train_epochs,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_ratio,
+        max_length=cfg.max_length,
+        completion_only_loss=True,
+    )
+    diag = PhaseDiagnostics(
+        phase.name, phase.role, phase.log_path, phase.tb_dir, None, is_main=_is_main()
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[diag],
+    )
+    trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
+    return _finish(trainer, phase, tokenizer, diag)
+
+
+def run_grpo(
+    model: Any,
+    tokenizer: Any,
+    dataset: Dataset,
+    reward: Any,
+    cfg: GRPOPhaseConfig,
+    hw: HardwareConfig,
+    phase: Phase,
+    optimizers: tuple[Any, Any],
+    probe: GradientProbe | None,
+    max_steps: int | None = None,
+    step_offset: int = 0,
+) -> Path:
+    """Stage II for one model with TRL's GRPOTrainer; returns the exported folder."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    extra: dict[str, Any] = {}
+    if hw.use_vllm:
+        extra = {"use_vllm": True, "vllm_mode": hw.vllm_mode}
+    args = GRPOConfig(
+        **_common_args(hw, phase),
+        max_steps=cfg.max_steps if max_steps is None else max_steps,
+        num_train_epochs=1,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        num_iterations=cfg.num_iterations,
+        epsilon=cfg.epsilon,
+        epsilon_high=cfg.epsilon_high,
+        beta=cfg.beta,
+        loss_type=cfg.loss_type,
+        lr_scheduler_type="constant",
+        **extra,
+    )
+    diag = PhaseDiagnostics(
+        phase.name,
+        phase.role,
+        phase.log_path,
+        phase.tb_dir,
+        probe,
+        step_offset=step_offset,
+        is_main=_is_main(),
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[diag],
+        optimizers=optimizers,
+    )
+    trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
+    return _finish(trainer, phase, tokenizer, diag)
+
+
+def _is_main() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
