@@ -119,7 +119,7 @@ class Trainer:
             state = self.done()
             state.setdefault(section, {})[key] = value
             tmp = self.state_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+            tmp.write_text(json.dumps(state, indent=2))
             tmp.replace(self.state_path)
         self.state_.wait_for_everyone()
 
@@ -368,19 +368,17 @@ class Trainer:
             )  # fmt: skip
         for r in ROLES:
             self._save_optimizer(r, opts[r][0])
-        final = {}
-        for r in ROLES:
-            dest = self.run_dir / "models" / f"{phase.name}-{r}"
-            if self.state_.is_main_process:
-                import shutil
+        final = {r: self.run_dir / "models" / f"{phase.name}-{r}" for r in ROLES}
+        if self.state_.is_main_process:
+            import shutil
 
-                if dest.exists():
-                    shutil.rmtree(dest)
-                shutil.copytree(outs[r], dest)
-                for stale in (self.run_dir / "models").glob(f"{phase.name}-step*"):
-                    shutil.rmtree(stale)
-            self.state_.wait_for_everyone()
-            final[r] = dest
+            for r in ROLES:
+                if final[r].exists():
+                    shutil.rmtree(final[r])
+                shutil.copytree(outs[r], final[r])
+            for stale in (self.run_dir / "models").glob(f"{phase.name}-step*"):
+                shutil.rmtree(stale)
+        self.state_.wait_for_everyone()
         return final
 
     def _log_event(self, phase: Phase, **values: Any) -> None:
