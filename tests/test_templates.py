@@ -32,7 +32,9 @@ JUDGE_FIELDS = {"prompt": "P", "rubric": "R", "response_a": "RA", "response_b": 
 
 
 def test_builtins_listed():
-    assert set(builtin_templates()) == {"generator", "judge", "judge-general", "direct"}
+    assert set(builtin_templates()) == {
+        "generator", "judge", "judge-general", "direct", "tiny-generator", "tiny-judge",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["judge", "judge-general"])
@@ -85,7 +87,7 @@ def test_judge_template_is_concise():
 def test_builtins_are_cached_and_versioned():
     assert load_template("judge") is load_template("judge")
     versions = {load_template(n).version for n in builtin_templates()}
-    assert len(versions) == len(builtin_templates()) == 4
+    assert len(versions) == len(builtin_templates()) == 6
     assert load_template("judge").version.startswith("judge@1+")
 
 
