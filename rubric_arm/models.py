@@ -220,6 +220,21 @@ def chat_template_for(path: Path) -> str | None:
 # ----------------------------------------------------------------------------- building
 
 
+def load_tokenizer(path: Path) -> Any:
+    """A model folder's tokenizer set up for batched generation and training: left padding, a pad
+    token, and the chat template `chat_template_for` picks."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    template = chat_template_for(path)
+    if template is not None:
+        tokenizer.chat_template = template
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def _build_once(name: str, progress: bool) -> Path:
     """Build a built-in model into home()/models/<name> once; atomic and safe across processes."""
     parent = _models_dir()

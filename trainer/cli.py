@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from rubric_arm.errors import InputError
-
 USAGE = """rubric-arm train --config configs/X.yaml [--dry-run] [--eval] [--smoke] [--dotted.key value ...]
 
   --config   a YAML recipe (configs/paper.yaml, mini.yaml, tiny.yaml)
@@ -34,23 +32,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def load(args: argparse.Namespace, rest: list[str]) -> Any:
-    import yaml
-
     from rubric_arm.trainer.config import load_config, parse_overrides
 
-    overrides = parse_overrides(rest)
-    if args.smoke:
-        if not args.config:
-            raise InputError("--smoke needs --config (the recipe's smoke: section)")
-        recipe = yaml.safe_load(open(args.config)) or {}  # noqa: SIM115 - read once
-        smoke = recipe.get("smoke")
-        if not isinstance(smoke, dict):
-            raise InputError(f"{args.config} has no smoke: section")
-        from rubric_arm.trainer.config import _merge
-
-        overrides = _merge(smoke, overrides)
-        overrides.setdefault("name", f"{recipe.get('name', 'run')}-smoke")
-    return load_config(args.config, overrides, ignore=("smoke",))
+    return load_config(args.config, parse_overrides(rest), smoke=args.smoke)
 
 
 def main(argv: list[str]) -> int:

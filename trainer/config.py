@@ -184,10 +184,6 @@ class TrainConfig:
         return self
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check (and gently convert) a YAML or command-line value against a field's type."""
     origin = typing.get_origin(hint)
@@ -277,10 +273,12 @@ def load_config(
     path: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     *,
-    ignore: tuple[str, ...] = ("smoke",),
+    smoke: bool = False,
 ) -> TrainConfig:
-    """A TrainConfig from a YAML recipe (or the defaults) with overrides applied and validated;
-    top-level sections in `ignore` (the recipe's `smoke:` overrides) are not settings."""
+    """A TrainConfig from a YAML recipe (or the defaults) with overrides applied and validated.
+
+    A recipe's top-level `smoke:` section holds overrides for a minutes-long version of the same
+    run; `smoke=True` applies them (under the run name `<name>-smoke` unless one is given)."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -292,7 +290,12 @@ def load_config(
             raise InputError(f"{p}: not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise InputError(f"{p}: the top level must be a mapping")
-        data = {k: v for k, v in loaded.items() if k not in ignore}
+        data = loaded
+    section = data.pop("smoke", None)
+    if smoke:
+        if not isinstance(section, dict):
+            raise InputError(f"{path or 'the defaults'}: no smoke: section to apply")
+        data = _merge(data, {"name": f"{data.get('name', 'run')}-smoke", **section})
     if overrides:
         data = _merge(data, overrides)
     return _from_dict(data).validate()
@@ -305,7 +308,7 @@ def _from_dict(data: dict[str, Any]) -> TrainConfig:
 
 
 def _materialise(cls: type, data: dict[str, Any], where: str) -> Any:
-    hints = _field_types(cls)
+    hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -316,11 +319,5 @@ def _materialise(cls: type, data: dict[str, Any], where: str) -> Any:
         )
     kwargs = {}
     for key, value in data.items():
-        path = f"{where}.{key}" if where else key
-        if dataclasses.is_dataclass(hints[key]):
-            if not isinstance(value, dict):
-                raise InputError(f"{path}: expected a mapping, got {value!r}")
-            kwargs[key] = _materialise(hints[key], value, path)
-        else:
-            kwargs[key] = _coerce(value, hints[key], path)
+        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}" if where else key)
     return cls(**kwargs)

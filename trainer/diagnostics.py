@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,7 @@ class GradientProbe:
 
 
 def _variance(values: list[float]) -> float | None:
-    if len(values) < 2:
-        return None
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return statistics.variance(values) if len(values) > 1 else None
 
 
 class PhaseDiagnostics(TrainerCallback):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rubric_arm.harness.benchmarks import pair_credit
 from rubric_arm.harness.stats import bootstrap_ci
 from rubric_arm.pipeline import RubricARM
 from rubric_arm.trainer.config import TrainConfig
@@ -35,11 +36,7 @@ def heldout_accuracy(
     )
     records = arm.judge(pairs, order="random", seed=cfg.eval.seed, desc="held-out")
     tie = 0.5 if cfg.eval.tie_policy == "half" else 0.0
-    scores = [
-        (1.0 if r.correct else 0.0) if r.winner is not None else tie
-        for r in records
-        if r.label is not None
-    ]
+    scores = [pair_credit(r.to_dict(timings=False), tie) for r in records if r.label is not None]
     est = bootstrap_ci(scores, seed=cfg.eval.seed)
     return {
         "accuracy": est.value,

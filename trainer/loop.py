@@ -26,13 +26,13 @@ from rubric_arm.cache import RubricCache
 from rubric_arm.engines.hf_tokens import HFTokenizerEngine
 from rubric_arm.errors import InputError
 from rubric_arm.pipeline import JudgeRecord, RubricARM, random_order, stable_hash
-from rubric_arm.templates import Template, load_template
+from rubric_arm.templates import load_template
 from rubric_arm.trainer.config import TrainConfig
 from rubric_arm.trainer.data import TrainData, cycle_slices, load_train_data
 from rubric_arm.trainer.diagnostics import GradientProbe
 from rubric_arm.trainer.phases import Phase, run_grpo, run_sft, sft_dataset
 from rubric_arm.trainer.rewards import GeneratorReward, JudgeReward
-from rubric_arm.types import Chat, PreferencePair, SamplingParams
+from rubric_arm.types import PreferencePair, SamplingParams
 
 ROLES = ("generator", "judge")
 
@@ -163,17 +163,11 @@ class Trainer:
         return paths
 
     def _load(self, path: Path) -> tuple[Any, Any]:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        from rubric_arm.models import chat_template_for
+        from rubric_arm.models import load_tokenizer
 
-        tok = AutoTokenizer.from_pretrained(path)
-        template = chat_template_for(path)
-        if template is not None:
-            tok.chat_template = template
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        tok.padding_side = "left"
+        tok = load_tokenizer(path)
         dtype = torch.bfloat16 if self.cfg.hardware.bf16 and not self.cfg.hardware.use_cpu else None
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
         return model, tok
@@ -213,9 +207,6 @@ class Trainer:
         return engine
 
     # ---- prompts ---------------------------------------------------------------------------
-    def _render(self, view: HFTokenizerEngine, chat: Chat) -> str:
-        return view.render(chat)
-
     def judge_rows(
         self,
         pairs: list[PreferencePair],
@@ -279,13 +270,7 @@ class Trainer:
         model, tok = self._load(path)
         rows = data.sft_rubrics if phase.role == "generator" else data.sft_judgments
         view = TokenizerView(tok, _context(model))
-        ds = sft_dataset(rows, self.templates[phase.role], phase.role)
-        ds = ds.map(
-            lambda r: {
-                "prompt": view.render(r["prompt"]),
-                "completion": r["completion"][0]["content"],
-            }
-        )
+        ds = sft_dataset(rows, self.templates[phase.role], phase.role, view.render)
         return run_sft(model, tok, ds, getattr(self.cfg.sft, phase.role), self.cfg.hardware, phase)
 
     def _grpo_judge(self, phase: Phase, paths: dict[str, Path], pairs: list, cycle: int) -> Path:
@@ -295,14 +280,18 @@ class Trainer:
         gen_engine = self._engine(paths["generator"])
         arm = self._arm(gen_engine, view, cache=self.cache)
         arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(cfg.seed, "rubrics", cycle))
-        if self.state_.is_main_process:
-            arm.rubrics([p.prompt for p in pairs], desc=f"{phase.name}: rubrics")
-        self.state_.wait_for_everyone()
-        rubrics = arm.rubrics([p.prompt for p in pairs], desc=f"{phase.name}: rubrics")
-        rows, skipped = self.judge_rows(pairs, rubrics, view, seed=phase.seed)
-        self._log_event(phase, rubrics_cached=sum(r.cached for r in rubrics), too_long=skipped)
-        ds = Dataset.from_list(rows)
-        if not cfg.rubric_cache:
+        if cfg.rubric_cache:
+            # The main process samples and caches; the others then read the same rubrics.
+            prompts = [p.prompt for p in pairs]
+            if self.state_.is_main_process:
+                rubrics = arm.rubrics(prompts, desc=f"{phase.name}: rubrics")
+            self.state_.wait_for_everyone()
+            if not self.state_.is_main_process:
+                rubrics = arm.rubrics(prompts, desc=f"{phase.name}: rubrics")
+            rows, skipped = self.judge_rows(pairs, rubrics, view, seed=phase.seed)
+            self._log_event(phase, rubrics_cached=sum(r.cached for r in rubrics), too_long=skipped)
+            ds = Dataset.from_list(rows)
+        else:
             ds = _fresh_rubric_dataset(self, pairs, gen_engine, view, phase)
         opt, sched = self._optimizer("judge", model)
         out = run_grpo(
@@ -347,9 +336,10 @@ class Trainer:
         limit = min(x for x in (g_cfg.max_steps, j_cfg.max_steps, len(chunks)) if x > 0)
         outs: dict[str, Path] = {}
         for step, chunk in enumerate(chunks[:limit]):
-            sub = {r: self._phase(f"{phase.name}-step{step}-{r}", r, 0) for r in ROLES}
-            for r in ROLES:
-                sub[r].seed = phase.seed + step
+            sub = {
+                r: Phase(f"{phase.name}-step{step}-{r}", r, self.run_dir, phase.seed + step)
+                for r in ROLES
+            }
             reward = GeneratorReward(self._arm(judge_engine, judge_engine), seed=phase.seed + step)
             ds = Dataset.from_list(self.generator_rows(chunk, views["generator"]))
             outs["generator"] = run_grpo(
@@ -468,6 +458,3 @@ def _fresh_rubric_dataset(
 def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Path]:
     """Run (or resume) the training described by `cfg`; returns the final model folders."""
     return Trainer(cfg, progress=progress).run()
-
-
-__all__ = ["Trainer", "phase_names", "train", "Template"]

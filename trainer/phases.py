@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,11 @@ def last_checkpoint(work_dir: Path) -> str | None:
     return str(max(found)[1]) if found else None
 
 
-def sft_dataset(rows: list[dict[str, str]], template: Template, role: str) -> Dataset:
-    """Prompt/completion chats for TRL's SFTTrainer (loss on the completion only)."""
+def sft_dataset(
+    rows: list[dict[str, str]], template: Template, role: str, render: Callable[[Any], str]
+) -> Dataset:
+    """Prompt/completion text for TRL's SFTTrainer (loss on the completion only); `render` turns
+    the chat into the model's prompt exactly as the engines do, so training and inference match."""
     out = []
     for r in rows:
         if role == "generator":
@@ -73,7 +77,7 @@ def sft_dataset(rows: list[dict[str, str]], template: Template, role: str) -> Da
                 response_b=r["response_b"],
             )
             target = r["judgment"]
-        out.append({"prompt": chat, "completion": [{"role": "assistant", "content": target}]})
+        out.append({"prompt": render(chat), "completion": target})
     return Dataset.from_list(out)
 
 

@@ -48,13 +48,11 @@ def model_shape(name: str, cfg_model: Any) -> Shape:
         c = AutoConfig.from_pretrained(path).get_text_config(decoder=True)
         head = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
         kv = (getattr(c, "num_key_value_heads", None) or c.num_attention_heads) * head
-        params = sum(f.stat().st_size for f in path.glob("*.safetensors")) / 4 or 0.0
-        if not params:
-            inter = getattr(c, "intermediate_size", 4 * c.hidden_size)
-            params = c.num_hidden_layers * (
-                2 * c.hidden_size**2 + 2 * c.hidden_size * kv + 3 * c.hidden_size * inter
-            )
-            params += c.vocab_size * c.hidden_size
+        inter = getattr(c, "intermediate_size", 4 * c.hidden_size)
+        params = c.num_hidden_layers * (
+            2 * c.hidden_size**2 + 2 * c.hidden_size * kv + 3 * c.hidden_size * inter
+        )
+        params += c.vocab_size * c.hidden_size
         return Shape(float(params), c.hidden_size, c.num_hidden_layers, kv, c.vocab_size, str(path))
     except Exception as exc:  # noqa: BLE001 - the plan still prints, with the gap named
         return Shape(float("nan"), 0, 0, 0, 0, f"unknown ({type(exc).__name__}: {exc})")

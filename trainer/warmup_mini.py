@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from rubric_arm.rubric import parse_rubric
-from rubric_arm.types import CriterionKind, PreferencePair, Winner, prompt_text
+from rubric_arm.types import (
+    Criterion,
+    CriterionKind,
+    PreferencePair,
+    Rubric,
+    Winner,
+    prompt_text,
+)
 from rubric_arm.verdict import parse_verdict
 
 IF_PRINCIPLES: tuple[str, ...] = (
@@ -36,7 +43,6 @@ CHAT_PRINCIPLES: tuple[str, ...] = (
 )
 REGISTRY_NAMES: dict[str, str] = {"ifbench": "IFBench", "ifeval": "IFEval"}
 _MAX_VALUE_CHARS = 200
-_TAGS: dict[CriterionKind, str] = {"hard_rule": "Hard Rule", "principle": "Principle"}
 
 
 def _num(value: Any) -> str:
@@ -397,7 +403,7 @@ def rubric_items(pair: PreferencePair) -> list[tuple[str, CriterionKind]]:
 
 def render_rubric(items: Sequence[tuple[str, CriterionKind]]) -> str:
     """Numbered list in the published format: '1. The response ... [Hard Rule]'."""
-    return "\n".join(f"{i}. {text} [{_TAGS[kind]}]" for i, (text, kind) in enumerate(items, 1))
+    return Rubric([Criterion(text, kind) for text, kind in items], "").render()
 
 
 def pair_rubric(pair: PreferencePair) -> str:

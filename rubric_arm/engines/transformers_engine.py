@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from rubric_arm.engines.hf_tokens import HFTokenizerEngine
 from rubric_arm.errors import InputError, RubricArmError
-from rubric_arm.models import chat_template_for, model_fingerprint
+from rubric_arm.models import load_tokenizer, model_fingerprint
 from rubric_arm.types import Chat, Completion, SamplingParams
 
 # Below this many shared leading tokens, running them once is not worth a separate forward pass.
@@ -120,7 +120,7 @@ class TransformersEngine(HFTokenizerEngine):
         prefill_tokens: int = 8192,
         progress: bool = True,
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         self.path = Path(path)
         if not (self.path / "config.json").is_file():
@@ -138,13 +138,7 @@ class TransformersEngine(HFTokenizerEngine):
         self.device = torch.device(device)
         self._lock = threading.Lock()
 
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.tokenizer.padding_side = "left"
-        template = chat_template_for(self.path)
-        if template is not None:
-            self.tokenizer.chat_template = template
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer = load_tokenizer(self.path)
         self.model = AutoModelForCausalLM.from_pretrained(
             self.path,
             dtype=_DTYPES[dtype],
