@@ -105,7 +105,7 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
 def test_smoke_section_shrinks_the_mini_recipe(tmp_path: Path) -> None:
     out = cli("--config", str(ROOT / "configs" / "mini.yaml"), "--smoke", "--dry-run", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "run mini-smoke" in out.stdout and "1 disjoint slices of 24" in out.stdout
+    assert "run mini-smoke" in out.stdout and "1 disjoint slices of 3" in out.stdout
 
 
 # ---- data and rewards ------------------------------------------------------------------------
@@ -156,6 +156,28 @@ def test_generator_reward_batches_one_greedy_judge_call() -> None:
     out = reward([], [rubric, rubric, rubric], [json.dumps(pair)] * 2 + [json.dumps(flipped)])
     assert out == [1.0, 1.0, 0.0]
     assert len(judge.calls) == 1 and judge.calls[0][1].greedy
+
+
+def test_grpo_prompts_respect_max_prompt_tokens(tmp_path: Path) -> None:
+    from rubric_arm.trainer.loop import TokenizerView, Trainer, _prompt_context
+
+    cfg = load_config(TINY, {"output_dir": str(tmp_path)})
+    trainer = Trainer(cfg, progress=False)
+    model, tok = trainer._load(trainer.base_models()["judge"])
+    pairs = synthetic.make_pairs(4, 0)
+    long = synthetic.make_pairs(1, 1)[0]
+    long.prompt = " ".join([str(long.prompt)] * 20)
+    rows, skipped = trainer.generator_rows([*pairs, long], TokenizerView(tok, 10**6), 96)
+    assert len(rows) == 4 and skipped == 1
+    j_cfg = cfg.grpo.judge
+    view = TokenizerView(tok, _prompt_context(model, j_cfg))
+    gen = ScriptedEngine("generator", rubric=synthetic.warmup_rows(pairs[:1])[0][0]["rubric"])
+    rubrics = RubricARM(gen, gen, cache=False).rubrics([p.prompt for p in pairs])
+    for p in pairs:
+        p.response_a = p.response_a + " filler" * 200
+    rows, skipped = trainer.judge_rows(pairs, rubrics, view, seed=0)
+    assert skipped == 0 and len(rows) == 4
+    assert all(len(tok(r["prompt"])["input_ids"]) <= j_cfg.max_prompt_tokens for r in rows)
 
 
 # ---- runs ------------------------------------------------------------------------------------

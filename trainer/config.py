@@ -79,7 +79,9 @@ class GRPOPhaseConfig:
     beta: float = 0.001
     loss_type: str = "grpo"
     max_steps: int = -1  # -1: one epoch over the cycle's slice
-    max_prompt_tokens: int = 4096  # prompts are truncated by us (TRL no longer does it)
+    max_prompt_tokens: int = (
+        4096  # judge prompts: responses truncated to fit; longer generator prompts left out
+    )
 
 
 @dataclass

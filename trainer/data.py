@@ -46,11 +46,15 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
         from rubric_arm.data.mini import load_mini
         from rubric_arm.trainer.warmup_mini import mini_warmup_rows
 
-        train = load_mini("train", path=Path(d.path) if d.path else None)
-        heldout = load_mini("heldout", path=Path(d.path) if d.path else None)
-        train = _cap(train, d.train_size, cfg.seed)
-        heldout = _cap(heldout, d.heldout_size, cfg.seed)
-        rubrics, judgments = mini_warmup_rows(_cap(train, d.sft_size, cfg.seed))
+        full = load_mini("train", path=Path(d.path) if d.path else None)
+        heldout = _cap(
+            load_mini("heldout", path=Path(d.path) if d.path else None), d.heldout_size, cfg.seed
+        )
+        sft_pairs = _cap(full, d.sft_size, cfg.seed)
+        # With a capped warm-up set, the RL pairs come from the train pairs SFT did not use.
+        used = {p.id for p in sft_pairs} if d.sft_size is not None else set()
+        train = _cap([p for p in full if p.id not in used], d.train_size, cfg.seed)
+        rubrics, judgments = mini_warmup_rows(sft_pairs)
         return TrainData(train, heldout, rubrics, judgments)
     return _openrubric_data(cfg)
 

@@ -27,12 +27,12 @@ from rubric_arm.engines.hf_tokens import HFTokenizerEngine
 from rubric_arm.errors import InputError
 from rubric_arm.pipeline import JudgeRecord, RubricARM, random_order, stable_hash
 from rubric_arm.templates import load_template
-from rubric_arm.trainer.config import TrainConfig
+from rubric_arm.trainer.config import GRPOPhaseConfig, TrainConfig
 from rubric_arm.trainer.data import TrainData, cycle_slices, load_train_data
 from rubric_arm.trainer.diagnostics import GradientProbe
 from rubric_arm.trainer.phases import Phase, run_grpo, run_sft, sft_dataset
 from rubric_arm.trainer.rewards import GeneratorReward, JudgeReward
-from rubric_arm.types import PreferencePair, SamplingParams
+from rubric_arm.types import PreferencePair, SamplingParams, prompt_text
 
 ROLES = ("generator", "judge")
 
@@ -253,14 +253,18 @@ class Trainer:
             cache=cache,
         )
 
-    def generator_rows(self, pairs: list[PreferencePair], view: HFTokenizerEngine) -> list[dict]:
-        return [
-            {
-                "prompt": view.render(self.templates["generator"].render(prompt=str(p.prompt))),
-                "pair_json": json.dumps(p.to_dict()),
-            }
-            for p in pairs
-        ]
+    def generator_rows(
+        self, pairs: list[PreferencePair], view: HFTokenizerEngine, max_tokens: int
+    ) -> tuple[list[dict], int]:
+        """Generator-phase prompts, and how many were longer than `max_tokens` (left out)."""
+        rows, skipped = [], 0
+        for p in pairs:
+            chat = self.templates["generator"].render(prompt=prompt_text(p.prompt))
+            if view.chat_tokens(chat) > max_tokens:
+                skipped += 1
+                continue
+            rows.append({"prompt": view.render(chat), "pair_json": json.dumps(p.to_dict())})
+        return rows, skipped
 
     # ---- phases ----------------------------------------------------------------------------
     def _phase(self, name: str, role: str, index: int) -> Phase:
@@ -276,7 +280,7 @@ class Trainer:
     def _grpo_judge(self, phase: Phase, paths: dict[str, Path], pairs: list, cycle: int) -> Path:
         cfg = self.cfg
         model, tok = self._load(paths["judge"])
-        view = TokenizerView(tok, _context(model))
+        view = TokenizerView(tok, _prompt_context(model, cfg.grpo.judge))
         gen_engine = self._engine(paths["generator"])
         arm = self._arm(gen_engine, view, cache=self.cache)
         arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(cfg.seed, "rubrics", cycle))
@@ -307,7 +311,9 @@ class Trainer:
         view = TokenizerView(tok, _context(model))
         judge_engine = self._engine(paths["judge"])
         reward = GeneratorReward(self._arm(judge_engine, judge_engine), seed=phase.seed)
-        ds = Dataset.from_list(self.generator_rows(pairs, view))
+        rows, skipped = self.generator_rows(pairs, view, cfg.grpo.generator.max_prompt_tokens)
+        self._log_event(phase, too_long=skipped)
+        ds = Dataset.from_list(rows)
         opt, sched = self._optimizer("generator", model)
         out = run_grpo(
             model, tok, ds, reward, cfg.grpo.generator, cfg.hardware, phase, (opt, sched),
@@ -325,8 +331,11 @@ class Trainer:
         probes = {r: GradientProbe(models[r][0], seed=cfg.seed) for r in ROLES}
         judge_engine = self._engine(paths["judge"], live=models["judge"][0])
         gen_engine = self._engine(paths["generator"], live=models["generator"][0])
-        views = {r: TokenizerView(models[r][1], _context(models[r][0])) for r in ROLES}
         g_cfg, j_cfg = cfg.grpo.generator, cfg.grpo.judge
+        views = {
+            r: TokenizerView(models[r][1], _prompt_context(models[r][0], getattr(cfg.grpo, r)))
+            for r in ROLES
+        }
         per_step = min(
             g_cfg.per_device_train_batch_size * g_cfg.gradient_accumulation_steps // g_cfg.num_generations,
             j_cfg.per_device_train_batch_size * j_cfg.gradient_accumulation_steps // j_cfg.num_generations,
@@ -341,7 +350,8 @@ class Trainer:
                 for r in ROLES
             }
             reward = GeneratorReward(self._arm(judge_engine, judge_engine), seed=phase.seed + step)
-            ds = Dataset.from_list(self.generator_rows(chunk, views["generator"]))
+            gen_rows, _ = self.generator_rows(chunk, views["generator"], g_cfg.max_prompt_tokens)
+            ds = Dataset.from_list(gen_rows)
             outs["generator"] = run_grpo(
                 models["generator"][0], models["generator"][1], ds, reward, g_cfg, cfg.hardware,
                 sub["generator"], opts["generator"], probes["generator"], max_steps=1,
@@ -419,6 +429,12 @@ class Trainer:
 def _context(model: Any) -> int:
     text = model.config.get_text_config(decoder=True)
     return int(getattr(text, "max_position_embeddings", 0) or 2048)
+
+
+def _prompt_context(model: Any, phase_cfg: GRPOPhaseConfig) -> int:
+    """The context GRPO prompts are built for: the model's, capped at `max_prompt_tokens` plus the
+    completion, so the judge pipeline truncates responses to keep each prompt within the cap."""
+    return min(_context(model), phase_cfg.max_prompt_tokens + phase_cfg.max_completion_length)
 
 
 def _seeded(params: SamplingParams, seed: int) -> SamplingParams:

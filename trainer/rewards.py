@@ -6,17 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rubric_arm.policy_reward import completion_text
 from rubric_arm.rewards import generator_reward, judge_reward, r_acc, r_fmt
 from rubric_arm.rubric import parse_rubric
 from rubric_arm.types import PreferencePair
 from rubric_arm.verdict import parse_verdict
-
-
-def completion_text(completion: Any) -> str:
-    """The text of a TRL completion, conversational (a message list) or plain."""
-    if isinstance(completion, list):
-        return "".join(str(m.get("content", "")) for m in completion if isinstance(m, dict))
-    return str(completion)
 
 
 class JudgeReward:
