@@ -542,6 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
 
+    sub.add_parser(
+        "policy",
+        help="align a policy with the reward: DPO, IterDPO, GRPO, eval (rubric-arm policy --help)",
+        add_help=False,
+    )
+
     p = sub.add_parser("list", help="list judges and benchmarks")
     p.set_defaults(func=cmd_judges)
     return parser
@@ -555,11 +561,13 @@ def main(argv: list[str] | None = None) -> int:
 
         lm_eval_main(raw[1:])
         return 0
-    if raw[:1] == ["train"]:
-        from rubric_arm.trainer.cli import main as train_main
-
+    if raw[:1] in (["train"], ["policy"]):
+        if raw[0] == "train":
+            from rubric_arm.trainer.cli import main as sub_main
+        else:
+            from rubric_arm.trainer.policy.cli import main as sub_main
         try:
-            return train_main(raw[1:])
+            return sub_main(raw[1:])
         except RubricArmError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

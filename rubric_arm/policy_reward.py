@@ -121,6 +121,29 @@ class RubricARMReward:
             self._references.update((k, out[0].text) for k, out in zip(missing, outs, strict=True))
         return [self._references[k] for k in keys]
 
+    def judge_against(
+        self, prompts: Sequence[Prompt], candidates: Sequence[str], references: Sequence[str]
+    ) -> list[tuple[Winner | None, Winner | None] | None]:
+        """(forward, swapped) verdicts per candidate, in the order each was shown: "A" forward and
+        "B" swapped mean the candidate won. None when the pair could not be judged. Both orders
+        of every candidate use the prompt's one rubric and go to the judge in one engine call."""
+        rubrics = self.rubrics_for(prompts)
+        pairs = [
+            {"id": f"c{k}", "prompt": p, "response_a": c, "response_b": r}
+            for k, (p, c, r) in enumerate(zip(prompts, candidates, references, strict=True))
+        ]
+        records = self.arm.judge(
+            pairs, order="both", seed=self.seed, votes=1, rubrics=rubrics, desc="policy reward"
+        )
+        out: list[tuple[Winner | None, Winner | None] | None] = []
+        for rec in records:
+            if rec.status != "ok":
+                out.append(None)
+                continue
+            by_order = {j.order: j.winner for j in rec.judgments}
+            out.append((by_order.get("AB"), _shown(by_order.get("BA"))))
+        return out
+
     def _version(self, trainer_state: Any) -> Any:
         if self.version_fn is not None:
             return self.version_fn()
@@ -156,27 +179,15 @@ class RubricARMReward:
             refs = [str(reference[k]) for k in ok]
         else:
             refs = self.references_for(good_prompts, self._version(trainer_state))
-        rubrics = self.rubrics_for(good_prompts)
-        pairs = [
-            {
-                "id": f"c{k}",
-                "prompt": checked[k],
-                "response_a": completion_text(completions[k]),
-                "response_b": ref,
-            }
-            for k, ref in zip(ok, refs, strict=True)
-        ]
+        texts = [completion_text(completions[k]) for k in ok]
         self.stats.judge_calls += 1
-        records = self.arm.judge(
-            pairs, order="both", seed=self.seed, votes=1, rubrics=rubrics, desc="policy reward"
-        )
+        verdicts = self.judge_against(good_prompts, texts, refs)
         unparsed_now = 0
-        for k, rec in zip(ok, records, strict=True):
-            if rec.status != "ok":
+        for k, verdict in zip(ok, verdicts, strict=True):
+            if verdict is None:
                 self.stats.invalid += 1
                 continue
-            by_order = {j.order: j.winner for j in rec.judgments}
-            forward, swapped = by_order.get("AB"), _shown(by_order.get("BA"))
+            forward, swapped = verdict
             unparsed = (forward is None) + (swapped is None)
             unparsed_now += unparsed
             rewards[k] = (

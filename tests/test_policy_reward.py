@@ -13,7 +13,6 @@ from rubric_arm.pipeline import RubricARM
 from rubric_arm.policy_reward import RubricARMReward
 from rubric_arm.types import SamplingParams
 
-
 RANK = {"GOOD": 2, "MEDIUM": 1, "BAD": 0}
 
 

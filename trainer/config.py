@@ -276,8 +276,10 @@ def load_config(
     overrides: dict[str, Any] | None = None,
     *,
     smoke: bool = False,
-) -> TrainConfig:
-    """A TrainConfig from a YAML recipe (or the defaults) with overrides applied and validated.
+    cls: type | None = None,
+) -> Any:
+    """A TrainConfig (or another recipe dataclass `cls` with a `validate()`) from a YAML recipe
+    (or the defaults) with overrides applied and validated.
 
     A recipe's top-level `smoke:` section holds overrides for a minutes-long version of the same
     run; `smoke=True` applies them (under the run name `<name>-smoke` unless one is given)."""
@@ -300,13 +302,13 @@ def load_config(
         data = _merge(data, {"name": f"{data.get('name', 'run')}-smoke", **section})
     if overrides:
         data = _merge(data, overrides)
-    return _from_dict(data).validate()
+    return _from_dict(data, cls or TrainConfig).validate()
 
 
-def _from_dict(data: dict[str, Any]) -> TrainConfig:
+def _from_dict(data: dict[str, Any], cls: type) -> Any:
     """Nested dataclasses built field by field so defaults of sub-configs are kept."""
-    defaults = dataclasses.asdict(TrainConfig())
-    return _materialise(TrainConfig, _merge(defaults, data), "")
+    defaults = dataclasses.asdict(cls())
+    return _materialise(cls, _merge(defaults, data), "")
 
 
 def _materialise(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -81,7 +81,7 @@ def sft_dataset(
     return Dataset.from_list(out)
 
 
-def _common_args(hw: HardwareConfig, phase: Phase) -> dict[str, Any]:
+def common_args(hw: HardwareConfig, phase: Phase) -> dict[str, Any]:
     return {
         "output_dir": str(phase.work_dir),
         "seed": phase.seed,
@@ -99,7 +99,7 @@ def _common_args(hw: HardwareConfig, phase: Phase) -> dict[str, Any]:
     }
 
 
-def _finish(trainer: Any, phase: Phase, tokenizer: Any, diag: PhaseDiagnostics) -> Path:
+def finish_phase(trainer: Any, phase: Phase, tokenizer: Any, diag: PhaseDiagnostics) -> Path:
     """Export the phase's model as a plain HF folder, then drop its Trainer checkpoints."""
     tmp = phase.export_dir.with_name(phase.export_dir.name + ".partial")
     trainer.save_model(str(tmp))
@@ -129,7 +129,7 @@ def run_sft(
     from trl import SFTConfig, SFTTrainer
 
     args = SFTConfig(
-        **_common_args(hw, phase),
+        **common_args(hw, phase),
         max_steps=cfg.max_steps,
         num_train_epochs=cfg.num_train_epochs,
         learning_rate=cfg.learning_rate,
@@ -151,7 +151,7 @@ def run_sft(
         callbacks=[diag],
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
-    return _finish(trainer, phase, tokenizer, diag)
+    return finish_phase(trainer, phase, tokenizer, diag)
 
 
 def run_grpo(
@@ -174,7 +174,7 @@ def run_grpo(
     if hw.use_vllm:
         extra = {"use_vllm": True, "vllm_mode": hw.vllm_mode}
     args = GRPOConfig(
-        **_common_args(hw, phase),
+        **common_args(hw, phase),
         max_steps=cfg.max_steps if max_steps is None else max_steps,
         num_train_epochs=1,
         learning_rate=cfg.learning_rate,
@@ -211,7 +211,7 @@ def run_grpo(
         optimizers=optimizers,
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
-    return _finish(trainer, phase, tokenizer, diag)
+    return finish_phase(trainer, phase, tokenizer, diag)
 
 
 def _is_main() -> bool:

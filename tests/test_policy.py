@@ -1,0 +1,151 @@
+"""Policy runs: DPO / IterDPO on Rubric-ARM-labelled pairs and online GRPO with RubricARMReward on
+the tiny synthetic policy, the agreement filter, verifier scoring and the study report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from scripted_engine import ScriptedEngine, judge_output
+
+pytest.importorskip("trl")
+
+from rubric_arm.data.verifiers import VerifiableItem  # noqa: E402
+from rubric_arm.harness.judges import RubricARMJudge  # noqa: E402
+from rubric_arm.pipeline import RubricARM  # noqa: E402
+from rubric_arm.trainer.policy.config import load_policy_config  # noqa: E402
+from rubric_arm.trainer.policy.evaluate import score_items  # noqa: E402
+from rubric_arm.trainer.policy.judging import label_pairs, order_verdicts  # noqa: E402
+from rubric_arm.trainer.policy.runs import PolicyRun  # noqa: E402
+from rubric_arm.types import SamplingParams  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shorter_wins(text: str, vote: int) -> str:
+    """A position-free preference read from the judge prompt: the shorter response wins."""
+    a = text.split("Response A:\n", 1)[1].split("\n\nResponse B:\n", 1)[0]
+    b = text.split("\n\nResponse B:\n", 1)[1]
+    return judge_output("A" if (len(a), a) <= (len(b), b) else "B")
+
+
+def first_shown_wins(text: str, vote: int) -> str:
+    return judge_output("A")
+
+
+def scripted_judge(judge_fn=shorter_wins) -> tuple[RubricARMJudge, ScriptedEngine, ScriptedEngine]:
+    gen = ScriptedEngine("generator")
+    judge = ScriptedEngine("judge", judge_fn=judge_fn)
+    arm = RubricARM(
+        gen, judge, judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64), cache=True
+    )
+    return RubricARMJudge("rubric-arm", arm, {"preset": "scripted"}), gen, judge
+
+
+def tiny_cfg(tmp_path: Path, **extra):
+    overrides = {"output_dir": str(tmp_path), **extra}
+    return load_policy_config(ROOT / "configs" / "policy-tiny.yaml", overrides)
+
+
+def test_agreement_filter_keeps_only_pairs_both_orders_agree_on() -> None:
+    fair, _, _ = scripted_judge()
+    rows, stats = label_pairs(
+        fair, ["p", "q", "r"], ["short", "same", "a long answer"], ["longer one", "same", "tiny"], 0
+    )
+    assert stats.identical == 1 and stats.judged == 2 and stats.kept == 2
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [
+        ("short", "longer one"),
+        ("tiny", "a long answer"),
+    ]
+    biased, _, _ = scripted_judge(first_shown_wins)
+    rows, stats = label_pairs(biased, ["p"], ["x"], ["yy"], 0)
+    assert rows == [] and stats.disagreed == 1 and stats.kept_fraction == 0.0
+
+
+def test_order_verdicts_of_a_judge_without_per_order_judgments() -> None:
+    assert order_verdicts({"winner": "A", "judgments": []}) == ("A", "B")
+    assert order_verdicts({"winner": None}) == (None, None)
+    rec = {"judgments": [{"order": "AB", "winner": "A"}, {"order": "BA", "winner": "A"}]}
+    assert order_verdicts(rec) == ("A", "B")
+
+
+def test_verifier_scores_the_four_ifeval_numbers() -> None:
+    items = [
+        VerifiableItem(
+            "k1", "mention green", ("keywords:existence",), ({"keywords": ["green"]},), "ifeval"
+        ),
+        VerifiableItem(
+            "k2", "mention blue", ("keywords:existence",), ({"keywords": ["blue"]},), "ifeval"
+        ),
+    ]
+    res = score_items(items, ["the grass is green", "the sky is grey"])
+    m = res["metrics"]["all"]
+    assert m["prompt_strict"]["value"] == 0.5 and m["prompt_strict"]["n"] == 2
+    assert m["instruction_loose"]["value"] == 0.5
+    assert [r["strict"] for r in res["rows"]] == [[True], [False]]
+
+
+def test_iterdpo_on_rubric_arm_labels_trains_saves_and_resumes(tmp_path: Path) -> None:
+    cfg = tiny_cfg(tmp_path, dpo={"iterations": 2})
+    run = PolicyRun(cfg, progress=False)
+    run._judge, gen, _ = scripted_judge()
+    models = run.dpo()
+    assert len(models) == 2 and all((m / "config.json").is_file() for m in models)
+    state = run.state()
+    for it in (1, 2):
+        info = state[f"dpo-iter{it}"]
+        assert info["trained"] and info["label_stats"]["kept"] > 0
+        rows = (
+            (tmp_path / "policy-tiny" / "dpo" / f"iter{it}" / "pairs.jsonl")
+            .read_text()
+            .splitlines()
+        )
+        assert len(rows) == info["label_stats"]["kept"]
+        assert all(len(json.loads(r)["chosen"]) <= len(json.loads(r)["rejected"]) for r in rows)
+    # one rubric per prompt: the second iteration's labels reuse the first iteration's rubrics
+    asked = [str(chat) for call in gen.calls for chat in call[0]]
+    assert asked and len(asked) == len(set(asked))
+    again = PolicyRun(cfg, progress=False)
+    again._judge = None
+    assert again.dpo() == models  # finished iterations are read back, nothing re-judged
+
+
+def test_grpo_with_rubric_arm_reward_generates_one_rubric_per_prompt(tmp_path: Path) -> None:
+    cfg = tiny_cfg(tmp_path)
+    run = PolicyRun(cfg, progress=False)
+    run._judge, gen, judge = scripted_judge()
+    out = run.grpo()
+    assert (out / "config.json").is_file()
+    stats = run.state()["grpo"]["reward_stats"]
+    g = cfg.grpo
+    steps = g.max_steps
+    assert stats["calls"] == steps and stats["completions"] == steps * g.per_device_train_batch_size
+    prompts_seen = steps * g.per_device_train_batch_size // g.num_generations
+    # a whole group of num_generations completions shares one rubric and one reference
+    assert (
+        stats["rubrics_generated"] <= prompts_seen
+        and sum(len(c[0]) for c in gen.calls) == stats["rubrics_generated"]
+    )
+    assert stats["references_generated"] == prompts_seen
+    assert [len(c[0]) for c in judge.calls] == [2 * g.per_device_train_batch_size] * steps
+
+
+def test_study_writes_the_report_with_four_policies(tmp_path: Path) -> None:
+    from rubric_arm.trainer.policy.study import run_study
+
+    cfg = tiny_cfg(tmp_path, dpo={"iterations": 2})
+    import rubric_arm.trainer.policy.runs as runs
+
+    judge, _, _ = scripted_judge()
+    original = runs.build_judge
+    runs.build_judge = lambda _cfg: judge
+    try:
+        study = run_study(cfg, tmp_path / "report.md")
+    finally:
+        runs.build_judge = original
+    assert set(study["results"]) == {"base", "dpo", "iterdpo-2", "grpo"}
+    text = (tmp_path / "report.md").read_text()
+    for name in ("| base |", "| dpo |", "| iterdpo-2 |", "| grpo |", "Difference from the base"):
+        assert name in text
+    assert study["results"]["base"]["n_prompts"] == cfg.data.eval_size

@@ -1,0 +1,121 @@
+"""Policy evaluation on held-out verifiable prompts: greedy responses checked by the official
+IFBench / IFEval rule verifiers, scored prompt-level and instruction-level, strict and loose
+(IFEval's four numbers), with bootstrap CIs; per-prompt results kept for paired comparisons."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rubric_arm.data.verifiers import RuleVerifier, VerifiableItem
+from rubric_arm.harness.stats import bootstrap_ci, paired_bootstrap
+from rubric_arm.policy_reward import as_chat
+from rubric_arm.types import SamplingParams
+
+METRICS = ("prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose")
+
+
+def score_items(
+    items: Sequence[VerifiableItem], responses: Sequence[str], seed: int = 0
+) -> dict[str, Any]:
+    """IFEval's four accuracies with 95% bootstrap CIs. Prompts whose checker cannot run here
+    are counted as `unavailable` and left out of every metric, never scored as a fail."""
+    verifier = RuleVerifier()
+    rows = []
+    for item, response in zip(items, responses, strict=True):
+        v = verifier.verify(item, [response])[0]
+        rows.append(
+            {
+                "key": item.key,
+                "registry": item.registry,
+                "subset": item.metadata.get("subset"),
+                "status": v.status,
+                "strict": v.strict,
+                "loose": v.loose,
+                "error": v.error,
+                "response": response,
+            }
+        )
+    return {"metrics": summarise(rows, seed), "rows": rows}
+
+
+def summarise(rows: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """The four accuracies (overall and per registry) from per-prompt verifier rows."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    out: dict[str, Any] = {"n_prompts": len(ok), "unavailable": len(rows) - len(ok)}
+    groups = {"all": ok}
+    for reg in sorted({r["registry"] for r in ok}):
+        groups[reg] = [r for r in ok if r["registry"] == reg]
+    for name, part in groups.items():
+        per_prompt = {
+            "prompt_strict": [float(all(r["strict"])) for r in part],
+            "prompt_loose": [float(all(r["loose"])) for r in part],
+            "instruction_strict": [float(x) for r in part for x in r["strict"]],
+            "instruction_loose": [float(x) for r in part for x in r["loose"]],
+        }
+        block = {}
+        for metric, scores in per_prompt.items():
+            est = bootstrap_ci(scores, seed=seed)
+            block[metric] = {"value": est.value, "ci": [est.low, est.high], "n": est.n}
+        out[name] = block
+    return out
+
+
+def evaluate_policy(
+    model: Path,
+    items: Sequence[VerifiableItem],
+    out_dir: Path,
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Greedy responses of `model` to every item, verified and scored; written to `out_dir`
+    (responses.jsonl, metrics.json). A finished folder is read back, not recomputed."""
+    metrics_file = out_dir / "metrics.json"
+    if metrics_file.is_file():
+        return json.loads(metrics_file.read_text())
+    from rubric_arm.engines.transformers_engine import TransformersEngine
+
+    engine = TransformersEngine(model, batch_size=batch_size, progress=progress)
+    params = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    outs = engine.generate([as_chat(i.prompt) for i in items], params, desc=f"eval {model.name}")
+    result = score_items(items, [o[0].text for o in outs], seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "responses.jsonl").open("w") as f:
+        for row in result["rows"]:
+            f.write(json.dumps(row) + "\n")
+    summary = {"model": str(model), "model_fingerprint": engine.fingerprint, **result["metrics"]}
+    metrics_file.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def paired_prompt_differences(
+    base_rows: Sequence[dict[str, Any]], other_rows: Sequence[dict[str, Any]], seed: int = 0
+) -> dict[str, Any]:
+    """Other minus base on the prompts both could score: prompt-level strict and loose, and each
+    prompt's instruction-level strict share, with paired bootstrap CIs and p-values."""
+    base = {r["key"]: r for r in base_rows if r["status"] == "ok"}
+    other = {r["key"]: r for r in other_rows if r["status"] == "ok"}
+    keys = sorted(set(base) & set(other))
+    out: dict[str, Any] = {"n": len(keys)}
+
+    def share(xs: list[bool]) -> float:
+        return sum(xs) / len(xs) if xs else 0.0
+
+    for name, fn in (
+        ("prompt_strict", lambda r: float(all(r["strict"]))),
+        ("prompt_loose", lambda r: float(all(r["loose"]))),
+        ("instruction_strict", lambda r: share(r["strict"])),
+    ):
+        out[name] = paired_bootstrap(
+            [fn(other[k]) for k in keys], [fn(base[k]) for k in keys], seed=seed
+        )
+    return out
+
+
+def read_rows(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (folder / "responses.jsonl").read_text().splitlines() if x]
