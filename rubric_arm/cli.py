@@ -400,6 +400,18 @@ def _build_pairs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rubric_arm.harness.judges import RubricARMJudge, make_judge, parse_judge_args
+    from rubric_arm.harness.serve import ServeLimits, serve
+
+    judge = make_judge(args.judge, parse_judge_args(args.judge_arg or []))
+    if not isinstance(judge, RubricARMJudge):
+        raise InputError(f"serve needs a generator + judge pipeline, not the {args.judge!r} judge")
+    limits = ServeLimits(max_items=args.max_items, max_queue=args.max_queue)
+    serve(judge.arm, host=args.host, port=args.port, limits=limits, seed=args.seed)
+    return 0
+
+
 def cmd_judges(args: argparse.Namespace) -> int:
     from rubric_arm.harness.benchmarks import EVAL_BENCHMARKS
     from rubric_arm.harness.judges import JUDGES
@@ -547,6 +559,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="align a policy with the reward: DPO, IterDPO, GRPO, eval (rubric-arm policy --help)",
         add_help=False,
     )
+
+    p = sub.add_parser(
+        "serve", help="HTTP judge service: /rubric, /compare, /reward, /v1/chat/completions"
+    )
+    p.add_argument("--judge", default="rubric-arm", help="rubric-arm, prompted-rubric or direct")
+    p.add_argument(
+        "-J", "--judge-arg", action="append", metavar="KEY=VALUE", help="e.g. preset=mini"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="default loopback only")
+    p.add_argument("--port", type=int, default=8321)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-items", type=int, default=256, help="pairs or prompts per request")
+    p.add_argument("--max-queue", type=int, default=64, help="requests waiting; more get 503")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("list", help="list judges and benchmarks")
     p.set_defaults(func=cmd_judges)

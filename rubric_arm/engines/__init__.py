@@ -14,24 +14,29 @@ from typing import Any
 from rubric_arm.engines.base import Engine
 from rubric_arm.errors import InputError
 
-_ENGINES = ("transformers", "vllm")
+_ENGINES = ("transformers", "vllm", "openai")
 _cache: dict[tuple[str, str, str], Engine] = {}
 _lock = threading.Lock()
 
 
 def available_engines() -> list[str]:
-    """Engine names `load_engine` accepts (vllm also needs the vllm package and a GPU)."""
+    """Engine names `load_engine` accepts (vllm also needs the vllm package and a GPU; openai an
+    OpenAI-compatible server, its `base_url` passed as an engine option)."""
     return list(_ENGINES)
 
 
-def _construct(engine: str, path: Path, kwargs: dict[str, Any]) -> Engine:
+def _construct(engine: str, path: Path | str, kwargs: dict[str, Any]) -> Engine:
+    if engine == "openai":
+        from rubric_arm.engines.openai_engine import OpenAIEngine
+
+        return OpenAIEngine(str(path), **kwargs)
     if engine == "transformers":
         from rubric_arm.engines.transformers_engine import TransformersEngine
 
         return TransformersEngine(path, **kwargs)
     from rubric_arm.engines.vllm_engine import VLLMEngine
 
-    return VLLMEngine(path, **kwargs)
+    return VLLMEngine(Path(path), **kwargs)
 
 
 def load_engine(model: str, engine: str = "transformers", **kwargs: Any) -> Engine:
@@ -40,7 +45,8 @@ def load_engine(model: str, engine: str = "transformers", **kwargs: Any) -> Engi
 
     if engine not in _ENGINES:
         raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(_ENGINES)}")
-    path = resolve_model(str(model))
+    # an openai model is a name on the server, not a local folder
+    path = str(model) if engine == "openai" else resolve_model(str(model))
     key = (engine, str(path), repr(sorted(kwargs.items())))
     with _lock:
         if key not in _cache:
