@@ -84,6 +84,12 @@ class PolicyEvalConfig:
     max_new_tokens: int = 320
     batch_size: int = 16
     seed: int = 0
+    # AlpacaEval / Arena-Hard style win rate vs reference answers, judged by an Inspect model
+    # (e.g. openai/gpt-4o); None skips it with a message. winrate_data: AlpacaEval-schema jsonl
+    # (None: MT-Bench first turns with GPT-4 references, offline).
+    api_judge: str | None = None
+    winrate_data: str | None = None
+    winrate_limit: int | None = None
 
 
 @dataclass

@@ -119,3 +119,40 @@ def paired_prompt_differences(
 
 def read_rows(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in (folder / "responses.jsonl").read_text().splitlines() if x]
+
+
+def winrate_eval(model: Path, cfg: Any, out_dir: Path) -> dict[str, Any]:
+    """The Inspect win-rate task for one policy (`hf/<folder>`), graded by `cfg.api_judge`; a
+    record saying it was skipped when no API judge is configured."""
+    from rubric_arm.harness.winrate_task import NO_GRADER
+
+    if not cfg.api_judge:
+        return {"status": "skipped", "reason": NO_GRADER}
+    done = out_dir / "winrate.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import get_model
+
+    from rubric_arm.harness.winrate_task import winrate_task
+
+    log = inspect_eval(
+        winrate_task(cfg.winrate_data, cfg.winrate_limit, cfg.max_new_tokens),
+        model=f"hf/{model}",
+        model_roles={"grader": get_model(cfg.api_judge)},
+        log_dir=str(out_dir / "inspect-logs"),
+        display="none",
+    )[0]
+    if log.status != "success":
+        return {"status": "error", "reason": str(log.error)[:500]}
+    values = [s.scores["winrate_vs_reference"].value for s in log.samples]
+    est = bootstrap_ci(values, seed=cfg.seed)
+    out = {
+        "status": "ok",
+        "grader": cfg.api_judge,
+        "winrate": {"value": est.value, "ci": [est.low, est.high], "n": est.n},
+        "unparsed": sum(s.scores["winrate_vs_reference"].metadata["unparsed"] for s in log.samples),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(out, indent=2))
+    return out

@@ -15,6 +15,7 @@ from rubric_arm.trainer.policy.evaluate import (
     evaluate_policy,
     paired_prompt_differences,
     read_rows,
+    winrate_eval,
 )
 from rubric_arm.trainer.policy.runs import PolicyRun
 
@@ -51,6 +52,10 @@ def run_study(
             batch_size=cfg.eval.batch_size,
             seed=cfg.eval.seed,
         )
+    winrates = {
+        name: winrate_eval(path, cfg.eval, run.run_dir / "eval" / name)
+        for name, path in models.items()
+    }
     base_rows = read_rows(run.run_dir / "eval" / "base")
     diffs = {
         name: paired_prompt_differences(
@@ -64,6 +69,7 @@ def run_study(
         "models": {k: str(v) for k, v in models.items()},
         "results": results,
         "paired_vs_base": diffs,
+        "winrate": winrates,
         "state": run.state(),
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -134,6 +140,20 @@ def render_report(study: dict[str, Any]) -> str:
                 for r in regs
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Win rate against reference answers (AlpacaEval / Arena-Hard style)", ""]
+    skipped = {w.get("reason") for w in study["winrate"].values() if w["status"] == "skipped"}
+    if len(skipped) == 1 and all(w["status"] == "skipped" for w in study["winrate"].values()):
+        lines.append(f"Skipped: {skipped.pop()}.")
+    for name, w in study["winrate"].items():
+        if w["status"] == "skipped" and not skipped:
+            continue
+        if w["status"] == "ok":
+            lines.append(
+                f"- {name}: {_cell(w['winrate'])} (n={w['winrate']['n']}, grader {w['grader']}, "
+                f"{w['unparsed']} unparsed verdicts)"
+            )
+        else:
+            lines.append(f"- {name}: {w['status']}: {w['reason']}")
     lines += ["", "## Training", ""]
     for key in sorted(k for k in state if k.startswith("dpo-iter")):
         s = state[key]["label_stats"]
