@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test lint format bench models clean
+.PHONY: setup demo test lint format bench models clean ablation-tiny train-mini downstream-mini
 
 setup: $(STAMP)
 
@@ -60,6 +60,34 @@ test: lint
 bench: models
 	$(BIN)/rubric-arm bench stats --output reports/bench_stats.json
 	$(BIN)/rubric-arm bench engine --output reports/bench.json
+
+# The ablation on the synthetic task (report, not a gate): about 2-3 minutes per run on 2 cores.
+ABL := runs/ablation-tiny
+ablation-tiny: setup
+	$(BIN)/rubric-arm train --config configs/tiny.yaml --output_dir $(ABL) --name alternating --eval
+	$(BIN)/rubric-arm train --config configs/tiny.yaml --output_dir $(ABL) --name generator_first \
+		--order generator_first --eval
+	$(BIN)/rubric-arm train --config configs/tiny.yaml --output_dir $(ABL) --name joint \
+		--schedule joint --eval
+	$(PY) -m rubric_arm.trainer.report $(ABL)/alternating $(ABL)/generator_first $(ABL)/joint \
+		--out reports/ablation-tiny.md
+
+# The mini training run (about an hour on 2 cores), then trained vs untrained on the held-out
+# mini suite with a paired bootstrap CI.
+MINI := runs/train/mini/models
+train-mini: models
+	$(BIN)/rubric-arm train --config configs/mini.yaml
+	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --benchmark mini --chunk-size 64 \
+		--out runs/eval/mini-untrained
+	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini -J generator=$(MINI)/cycle3-generator \
+		-J judge=$(MINI)/cycle3-judge --benchmark mini --chunk-size 64 --out runs/eval/mini-trained
+	$(BIN)/rubric-arm report runs/eval/mini-untrained runs/eval/mini-trained -o reports/train-mini.md \
+		--profile "mini (SmolLM2-135M-Instruct: untrained vs configs/mini.yaml)" \
+		--title "Trained vs untrained Rubric-ARM on the held-out mini suite"
+
+# The downstream study: base vs DPO vs IterDPO vs GRPO with the Rubric-ARM reward.
+downstream-mini: models
+	$(BIN)/rubric-arm policy study --config configs/policy-mini.yaml --report reports/downstream-mini.md
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache .ruff_cache

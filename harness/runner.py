@@ -131,7 +131,7 @@ def run_eval(
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     wall_before = float(meta.get("wall_seconds", 0.0))
     start = time.perf_counter()
-    with ResumableWriter(records_path, chunk_size=config.chunk_size) as writer:
+    with ResumableWriter(records_path, chunk_size=config.chunk_size, total=len(pairs)) as writer:
         done = resumed_from = writer.done
         if done:
             log(f"resuming {out}: {done}/{len(pairs)} pairs already judged")

@@ -166,7 +166,7 @@ def _judge_file(args: argparse.Namespace) -> int:
     arm = _build(args)
     order = args.order or "random"
     manifest = _run_manifest(args, arm, order)
-    with ResumableWriter(args.output, chunk_size=args.chunk_size) as writer:
+    with ResumableWriter(args.output, chunk_size=args.chunk_size, total=len(rows)) as writer:
         start = writer.done
         _check_manifest(Path(f"{args.output}.run.json"), manifest, resuming=start > 0)
         if start:

@@ -207,6 +207,14 @@ def test_runner_resumes_to_identical_scores(tmp_path: Path) -> None:
     assert meta["resumed_from_pairs"] == 6 and meta["n_pairs"] == 10
 
 
+def test_rerunning_a_finished_eval_judges_nothing(tmp_path: Path) -> None:
+    data = write_pairs(tmp_path / "pairs.jsonl")  # 10 pairs in chunks of 4: the last is short
+    config = EvalConfig(judge="random", benchmark="pairs", data=str(data), chunk_size=4, seed=5)
+    first = run_eval(config, tmp_path / "r", progress=False)
+    again = run_eval(config, tmp_path / "r", judge=Killer(RandomJudge(), 0), progress=False)
+    assert [m.to_dict() for m in again] == [m.to_dict() for m in first]
+
+
 def test_runner_refuses_a_different_config(tmp_path: Path) -> None:
     data = write_pairs(tmp_path / "pairs.jsonl")
     run_eval(

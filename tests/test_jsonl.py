@@ -172,3 +172,18 @@ def test_read_results_skips_a_line_being_written(tmp_path: Path) -> None:
         read_results(path)
     with pytest.raises(RubricArmError, match="does not exist"):
         read_results(tmp_path / "missing.jsonl")
+
+
+def test_a_finished_file_with_a_short_last_chunk_is_not_redone(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    records = [{"i": i} for i in range(7)]  # chunks of 3: 3 + 3 + 1
+    with ResumableWriter(path, chunk_size=3, total=7) as writer:
+        for k in range(0, 7, 3):
+            writer.write_chunk(records[k : k + 3])
+    before = path.read_bytes()
+    with ResumableWriter(path, chunk_size=3, total=7) as writer:
+        assert writer.done == 7
+    assert path.read_bytes() == before
+    # without the total, the short last chunk cannot be told from a cut-off one
+    with ResumableWriter(path, chunk_size=3) as writer:
+        assert writer.done == 6

@@ -46,6 +46,10 @@ def heldout_accuracy(
         "format_ok": sum(
             all(j.format_ok for j in r.judgments) and bool(r.judgments) for r in records
         ),
+        "per_pair": {
+            r.id: c
+            for r, c in zip([r for r in records if r.label is not None], scores, strict=True)
+        },
         "generator": str(generator),
         "judge": str(judge),
         "examples": [r.to_dict(timings=False) for r in records[:3]],

@@ -119,13 +119,16 @@ class ResumableWriter:
 
     Every chunk but the last must hold exactly `chunk_size` records, so that the lines
     on disk always split into whole chunks; `done` says how many rows to skip on resume.
+    With `total` (the number of input rows), a file holding all `total` records is complete
+    even when its last chunk is short, so a finished run is read back, not redone.
     """
 
-    def __init__(self, path: str | Path, *, chunk_size: int) -> None:
+    def __init__(self, path: str | Path, *, chunk_size: int, total: int | None = None) -> None:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise InputError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
         self.path = Path(path)
         self.chunk_size = chunk_size
+        self.total = total
         self._fh: IO[bytes] | None = None
         self._done: int | None = None
         self._short_written = False
@@ -156,6 +159,8 @@ class ResumableWriter:
                             f"cannot resume: {error}; delete the file to start the run over"
                         )
                     rows, size = lines, pos
+        if self.total is not None and lines == self.total and error is None:
+            rows, size = lines, pos
         return rows, size
 
     def open(self) -> ResumableWriter:
