@@ -149,3 +149,28 @@ def test_study_writes_the_report_with_four_policies(tmp_path: Path) -> None:
     for name in ("| base |", "| dpo |", "| iterdpo-2 |", "| grpo |", "Difference from the base"):
         assert name in text
     assert study["results"]["base"]["n_prompts"] == cfg.data.eval_size
+
+
+def test_any_registry_judge_is_a_grpo_reward() -> None:
+    from rubric_arm.harness.judges import make_judge
+    from rubric_arm.trainer.policy.judging import HarnessJudgeReward, make_reward
+
+    reward = make_reward(make_judge("random"), None, 16, seed=3)
+    assert isinstance(reward, HarnessJudgeReward)
+    out = reward(["p"] * 6, [f"answer {k}" for k in range(6)], reference=["ref"] * 6)
+    assert set(out) <= {0.0, 1.0} and len(out) == 6  # one winner for both orders
+    assert reward(["p"] * 6, [f"answer {k}" for k in range(6)], reference=["ref"] * 6) == out
+    fair, _, _ = scripted_judge()
+    assert not isinstance(make_reward(fair, None, 16, seed=0), HarnessJudgeReward)
+
+
+def test_evaluation_prompts_the_policy_trains_on_are_removed() -> None:
+    from rubric_arm.trainer.policy.data import load_policy_data
+
+    cfg = load_policy_config(
+        ROOT / "configs" / "policy-mini.yaml",
+        {"data": {"eval_source": "ifbench", "train_size": None}},
+    )
+    data = load_policy_data(cfg)
+    train = {str(p) for p in data.train}
+    assert data.overlap_removed > 0 and not any(i.prompt in train for i in data.heldout)

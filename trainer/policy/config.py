@@ -23,6 +23,11 @@ class PolicyDataConfig:
     path: str | None = None  # file: jsonl with a `prompt` column
     train_size: int | None = None  # prompts for DPO sampling / GRPO (None = all)
     eval_size: int | None = None  # held-out verifiable prompts (None = all)
+    # mini: the suite's held-out IFBench + IFEval-constraint prompts; ifbench: the 294 shipped
+    # IFBench test prompts; ifeval: google/IFEval (hub, or eval_path). Training prompts are
+    # removed from the evaluation set and counted.
+    eval_source: Literal["mini", "ifbench", "ifeval"] = "mini"
+    eval_path: str | None = None
 
 
 @dataclass

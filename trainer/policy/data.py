@@ -17,6 +17,7 @@ from rubric_arm.types import PreferencePair, Prompt, validate_prompt
 class PolicyData:
     train: list[Prompt]
     heldout: list[VerifiableItem]
+    overlap_removed: int = 0  # evaluation prompts dropped because the policy trains on them
 
 
 def _distinct(prompts: list[Prompt]) -> list[Prompt]:
@@ -102,15 +103,18 @@ def load_policy_data(cfg: PolicyConfig) -> PolicyData:
         )
     from rubric_arm.data.mini import load_mini
 
-    heldout = verifiable_items(load_mini("heldout"))
     if d.source == "file":
         train = _distinct(_file_prompts(d.path or ""))
     else:
         train = _distinct([p.prompt for p in load_mini("train")])
-    held_keys = {_prompt_key(i.prompt) for i in heldout}
-    leaked = [p for p in train if _prompt_key(p) in held_keys]
-    if leaked:
-        raise InputError(f"{len(leaked)} training prompt(s) are also held-out evaluation prompts")
-    return PolicyData(
-        _cap(train, d.train_size, seed, "train"), _cap(heldout, d.eval_size, seed, "eval")
-    )
+    train = _cap(train, d.train_size, seed, "train")
+    if d.eval_source == "mini":
+        heldout = verifiable_items(load_mini("heldout"))
+    else:
+        from rubric_arm.data.if_sources import load_ifbench_prompts, load_ifeval_prompts
+
+        load = load_ifbench_prompts if d.eval_source == "ifbench" else load_ifeval_prompts
+        heldout = load(d.eval_path)
+    train_keys = {_prompt_key(p) for p in train}
+    kept = [i for i in heldout if _prompt_key(i.prompt) not in train_keys]
+    return PolicyData(train, _cap(kept, d.eval_size, seed, "eval"), len(heldout) - len(kept))

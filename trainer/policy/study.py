@@ -40,7 +40,8 @@ def run_study(
     start = time.perf_counter()
     run = PolicyRun(cfg)
     models = policy_models(run, which)
-    items = load_policy_data(cfg).heldout
+    data = load_policy_data(cfg)
+    items = data.heldout
     results = {}
     for name, path in models.items():
         run._say(f"evaluating {name} on {len(items)} held-out prompts")
@@ -70,6 +71,7 @@ def run_study(
         "results": results,
         "paired_vs_base": diffs,
         "winrate": winrates,
+        "eval_overlap_removed": data.overlap_removed,
         "state": run.state(),
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -94,7 +96,8 @@ def render_report(study: dict[str, Any]) -> str:
         "",
         f"Policy `{cfg['policy']['model']}`; reward judge `{cfg['reward']['judge']}` "
         f"({', '.join(f'{k}={v}' for k, v in cfg['reward']['args'].items()) or 'defaults'}); "
-        f"prompts: {cfg['data']['source']} train split. Held-out: verifiable prompts scored by the "
+        f"prompts: {cfg['data']['source']} train split. Held-out: {cfg['data']['eval_source']} "
+        "verifiable prompts scored by the "
         "official IFBench / IFEval rule checkers (greedy decoding, "
         f"{cfg['eval']['max_new_tokens']} new tokens). Accuracies in %, 95% bootstrap CIs.",
         "",
@@ -105,6 +108,12 @@ def render_report(study: dict[str, Any]) -> str:
         block = res["all"]
         cells = " | ".join(_cell(block[m]) for m in METRICS)
         lines.append(f"| {name} | {res['n_prompts']} | {cells} |")
+    if study.get("eval_overlap_removed"):
+        lines += [
+            "",
+            f"{study['eval_overlap_removed']} evaluation prompts were removed because the policy "
+            "trains on them.",
+        ]
     unavailable = {k: v["unavailable"] for k, v in results.items() if v["unavailable"]}
     if unavailable:
         lines += ["", f"Prompts whose checker cannot run offline (left out): {unavailable}."]
