@@ -60,6 +60,7 @@ test: lint
 bench: models
 	$(BIN)/rubric-arm bench stats --output reports/bench_stats.json
 	$(BIN)/rubric-arm bench engine --output reports/bench.json
+	$(BIN)/rubric-arm bench serve --output reports/bench_serve.json
 
 # The ablation on the synthetic task (report, not a gate): about 2-3 minutes per run on 2 cores.
 ABL := runs/ablation-tiny

@@ -298,6 +298,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for name, seconds in result["seconds"].items():
             print(f"{name}: {seconds:.3f} s")
         return 0
+    if args.what == "serve":
+        from rubric_arm.harness.bench_serve import run_serve_bench
+
+        out = Path(
+            args.output if args.output != "reports/bench.json" else "reports/bench_serve.json"
+        )
+        res = run_serve_bench(out, model=args.model, clients=args.prompts)
+        print(
+            f"{res['clients']} /compare requests: one at a time {res['sequential_seconds']} s "
+            f"({res['sequential_engine_calls']} engine calls), concurrent {res['concurrent_seconds']} s "
+            f"({res['concurrent_engine_calls']} calls): {res['speedup']}x"
+        )
+        return 0
     from rubric_arm.bench import run_engine_bench
 
     run_engine_bench(
@@ -460,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("bench", help="performance benchmarks")
-    p.add_argument("what", choices=["engine", "stats"])
+    p.add_argument("what", choices=["engine", "stats", "serve"])
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--prompts", type=int, default=16)
     p.add_argument("--pairs-per-prompt", type=int, default=4)
