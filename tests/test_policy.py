@@ -174,3 +174,30 @@ def test_evaluation_prompts_the_policy_trains_on_are_removed() -> None:
     data = load_policy_data(cfg)
     train = {str(p) for p in data.train}
     assert data.overlap_removed > 0 and not any(i.prompt in train for i in data.heldout)
+
+
+def test_policy_cli_eval_and_bad_settings(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
+    base = [sys.executable, "-m", "rubric_arm.cli", "policy"]
+    cfg = ["--config", str(ROOT / "configs" / "policy-tiny.yaml"), "--output_dir", str(tmp_path)]
+    out = subprocess.run(
+        base + ["eval", *cfg], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    assert '"prompt_strict"' in out.stdout
+    assert (tmp_path / "policy-tiny" / "eval" / "base" / "responses.jsonl").is_file()
+    bad = subprocess.run(
+        base + ["dpo", *cfg, "--dpo.iterations", "0"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "dpo.iterations must be >= 1" in bad.stderr
+    bad = subprocess.run(
+        base + ["grpo", *cfg, "--grpo.num_generationz", "4"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "grpo.num_generationz" in bad.stderr
