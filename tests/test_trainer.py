@@ -285,3 +285,24 @@ def test_it_learns_the_synthetic_task(tmp_path: Path) -> None:
     values = dict(part.split("=") for part in last.split())
     assert float(values["baseline"]) <= 0.6
     assert float(values["heldout_accuracy"]) >= 0.80, out.stdout[-2000:]
+
+
+def test_gradient_diagnostics_undo_the_trainers_clipping(tmp_path: Path) -> None:
+    import torch
+
+    from rubric_arm.trainer.diagnostics import GradientProbe, PhaseDiagnostics
+
+    model = torch.nn.Linear(4, 3)
+    probe = GradientProbe(model, seed=0)
+    diag = PhaseDiagnostics("cycle1-judge", "judge", tmp_path / "m.jsonl", None, probe)
+    state = type("S", (), {"global_step": 1})()
+    raw = [torch.randn_like(p) * 5 for p in model.parameters()]
+    for p, g in zip(model.parameters(), raw, strict=True):
+        p.grad = g.clone()
+    unclipped = probe.measure()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # what the Trainer does first
+    diag.on_pre_optimizer_step(None, state, None)
+    diag.on_log(None, state, None, logs={"grad_norm": unclipped[0], "loss": 0.1})
+    row = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[-1])
+    assert row["grad/norm"] == pytest.approx(unclipped[0], rel=1e-5)
+    assert row["grad/projection"] == pytest.approx(unclipped[1], rel=1e-4)

@@ -5,7 +5,9 @@ The gradient variance (the quantity behind the paper's Theorem 5.5) is estimated
 optimizer-step gradients of one phase: their norm, and their projection on a fixed random
 Rademacher direction over a seeded subset of coordinates (the same direction for every phase of
 a model, so phases and schedules are comparable). Variance across steps is variance across
-mini-batches.
+mini-batches. The Trainer calls us after it has clipped the gradient to `max_grad_norm`; the
+clipping factor is undone with the pre-clip norm it logs for the same step, so the figures are
+those of the raw policy gradient.
 """
 
 from __future__ import annotations
@@ -100,6 +102,17 @@ class PhaseDiagnostics(TrainerCallback):
             return
         row: dict[str, Any] = {"phase": self.phase, "role": self.role, "step": state.global_step}
         row.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
+        raw = logs.get("grad_norm")
+        if (
+            self.norms
+            and isinstance(raw, int | float)
+            and math.isfinite(raw)
+            and self.norms[-1] > 0
+        ):
+            # clipping scaled every coordinate by clipped/raw: undo it for norm and projection
+            scale = raw / self.norms[-1]
+            self.norms[-1] = float(raw)
+            self.projections[-1] *= scale
         if self.norms:
             row["grad/norm"] = self.norms[-1]
             row["grad/projection"] = self.projections[-1]
