@@ -86,9 +86,13 @@ train-mini: models
 		--profile "mini (SmolLM2-135M-Instruct: untrained vs configs/mini.yaml)" \
 		--title "Trained vs untrained Rubric-ARM on the held-out mini suite"
 
-# The downstream study: base vs DPO vs IterDPO vs GRPO with the Rubric-ARM reward.
+# The downstream study: base vs DPO vs IterDPO vs GRPO with the Rubric-ARM reward (the models of
+# `make train-mini` when they exist, else the untrained preset).
+TRAINED_REWARD := $(if $(wildcard $(MINI)/cycle3-judge/config.json),--reward.args.generator \
+	$(MINI)/cycle3-generator --reward.args.judge $(MINI)/cycle3-judge,)
 downstream-mini: models
-	$(BIN)/rubric-arm policy study --config configs/policy-mini.yaml --report reports/downstream-mini.md
+	$(BIN)/rubric-arm policy study --config configs/policy-mini.yaml $(TRAINED_REWARD) \
+		--report reports/downstream-mini.md
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache .ruff_cache

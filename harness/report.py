@@ -35,11 +35,22 @@ def run_label(run: dict[str, Any]) -> str:
     """A judge's name in tables: judge, its model or preset, votes."""
     cfg = run["config"]
     args = cfg.get("judge_args") or {}
-    detail = args.get("model") or args.get("preset") or args.get("judge")
+    parts = [str(args.get("model") or args.get("preset") or "")]
+    # models that replace the preset's are named too, so two runs of one preset stay apart
+    for role in ("generator", "judge"):
+        if args.get(role) and args.get(role) != args.get("model"):
+            parts.append(f"{role} {_short(str(args[role]))}")
+    detail = ", ".join(p for p in parts if p)
     label = cfg["judge"] + (f" ({detail})" if detail else "")
     if cfg.get("votes", 1) > 1:
         label += f" voting@{cfg['votes']}"
     return label
+
+
+def _short(path: str) -> str:
+    """The last two parts of a model path (e.g. `models/cycle3-judge`), or a model name."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    return "/".join(parts[-2:]) if len(parts) > 2 else path
 
 
 def _cell(metric: dict[str, Any] | None) -> str:
