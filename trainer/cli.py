@@ -69,5 +69,11 @@ def main(argv: list[str]) -> int:
             f"(unparsed {t['unparsed']}), starting models {b['accuracy']:.3f} "
             f"[{b['ci'][0]:.3f}, {b['ci'][1]:.3f}] (unparsed {b['unparsed']})"
         )
+        if "after_sft" in result:
+            a = result["after_sft"]
+            print(
+                f"after the SFT warm-up only: {a['accuracy']:.3f} [{a['ci'][0]:.3f}, "
+                f"{a['ci'][1]:.3f}] (unparsed {a['unparsed']})"
+            )
         print(f"heldout_accuracy={t['accuracy']:.4f} baseline={b['accuracy']:.4f}")
     return 0

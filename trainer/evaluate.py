@@ -57,13 +57,16 @@ def heldout_accuracy(
 
 
 def evaluate_run(cfg: TrainConfig, final: dict[str, Path], base: dict[str, Path]) -> dict[str, Any]:
-    """Held-out accuracy of the starting models and of the trained ones; written to eval.json."""
+    """Held-out accuracy of the starting models, of the models after the SFT warm-up (when the
+    run has one), and of the trained ones; written to eval.json. The SFT-only figure separates
+    what Stage II adds from what the warm-up already gives."""
     from rubric_arm.trainer.data import load_train_data
 
     pairs = load_train_data(cfg).heldout
-    out = {
-        "baseline": heldout_accuracy(cfg, base["generator"], base["judge"], pairs),
-        "trained": heldout_accuracy(cfg, final["generator"], final["judge"], pairs),
-    }
+    out = {"baseline": heldout_accuracy(cfg, base["generator"], base["judge"], pairs)}
+    sft = {r: cfg.run_dir / "models" / f"sft-{r}" for r in ("generator", "judge")}
+    if cfg.sft.enabled and all((p / "config.json").is_file() for p in sft.values()):
+        out["after_sft"] = heldout_accuracy(cfg, sft["generator"], sft["judge"], pairs)
+    out["trained"] = heldout_accuracy(cfg, final["generator"], final["judge"], pairs)
     (cfg.run_dir / "eval.json").write_text(json.dumps(out, indent=2))
     return out

@@ -54,6 +54,10 @@ def gradient_variance(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _pct(block: dict[str, Any]) -> str:
+    return f"{100 * block['accuracy']:.1f} [{100 * block['ci'][0]:.1f}, {100 * block['ci'][1]:.1f}]"
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
 
@@ -67,17 +71,18 @@ def render(runs: list[dict[str, Any]]) -> str:
         "same seed, same SFT warm-up, same held-out pairs (greedy rubric, greedy judge, seeded "
         "order; an unparsed verdict counts 0.5). Accuracy in %, 95% bootstrap CI.",
         "",
-        "| run | switches | held-out accuracy | n | unparsed | starting models | wall (s) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| run | switches | held-out accuracy | n | unparsed | after SFT only | starting models "
+        "| wall (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         t, b = run["eval"]["trained"], run["eval"]["baseline"]
+        a = run["eval"].get("after_sft")
         switches = ", ".join(f"{k}={run['config'][k]}" for k in SWITCHES)
         seconds = sum(p.get("seconds", 0) for p in run["state"]["phases"].values())
         lines.append(
-            f"| {run['name']} | {switches} | {100 * t['accuracy']:.1f} "
-            f"[{100 * t['ci'][0]:.1f}, {100 * t['ci'][1]:.1f}] | {t['n']} | {t['unparsed']} | "
-            f"{100 * b['accuracy']:.1f} | {seconds:.0f} |"
+            f"| {run['name']} | {switches} | {_pct(t)} | {t['n']} | {t['unparsed']} | "
+            f"{_pct(a) if a else '-'} | {100 * b['accuracy']:.1f} | {seconds:.0f} |"
         )
     lines += [
         "",
