@@ -183,3 +183,24 @@ def test_remote_reward_for_grpo_uses_the_service(server: Server) -> None:
         ["p", "p", "q"], ["GOOD a", "BAD b", "GOOD c"], reference=["BAD r", "GOOD r", "BAD r"]
     )
     assert out == [1.0, 0.0, 1.0]
+
+
+def test_grpo_run_with_the_judge_served_remotely(server: Server, tmp_path) -> None:
+    pytest.importorskip("trl")
+    from pathlib import Path
+
+    from rubric_arm.trainer.policy.config import load_policy_config
+    from rubric_arm.trainer.policy.runs import PolicyRun
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_policy_config(
+        root / "configs" / "policy-tiny.yaml",
+        {"output_dir": str(tmp_path), "grpo": {"reward_url": server.url}},
+    )
+    run = PolicyRun(cfg, progress=False)
+    out = run.grpo()
+    assert (out / "config.json").is_file()
+    stats = run.state()["grpo"]["reward_stats"]
+    assert stats["calls"] == cfg.grpo.max_steps and stats["invalid"] == 0
+    # the service judged every completion in both orders
+    assert httpx.get(f"{server.url}/health").json()["engine_calls"] >= cfg.grpo.max_steps
