@@ -126,7 +126,7 @@ class Trainer:
     # ---- models ----------------------------------------------------------------------------
     def base_models(self) -> dict[str, Path]:
         """The starting weights of both models (built once for the synthetic task)."""
-        from rubric_arm.models import build_random_model, resolve_model
+        from rubric_arm.models import resolve_model
 
         out = {}
         for role in ROLES:
@@ -136,15 +136,8 @@ class Trainer:
 
                 dest = self.run_dir / "models" / f"base-{role}"
                 if self.state_.is_main_process and not (dest / "config.json").is_file():
-                    build_random_model(
-                        dest,
-                        synthetic.corpus(),
-                        vocab_size=mc.vocab_size,
-                        hidden_size=mc.hidden_size,
-                        layers=mc.layers,
-                        intermediate_size=3 * mc.hidden_size,
-                        seed=self.cfg.seed + (0 if role == "generator" else 1),
-                        chat_template=synthetic.CHATML_TEMPLATE,
+                    synthetic.build_model(
+                        dest, mc, seed=self.cfg.seed + (0 if role == "generator" else 1)
                     )
                 self.state_.wait_for_everyone()
                 out[role] = dest

@@ -11,6 +11,7 @@ a word it can read, without it the judge must know every riddle itself.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from rubric_arm.templates import load_template
 from rubric_arm.types import PreferencePair
@@ -147,3 +148,20 @@ def corpus(seed: int = 0, n: int = 400) -> list[str]:
             gold_judgment(kw, False, True),
         ]
     return texts
+
+
+def build_model(dest: Any, shape: Any, seed: int) -> None:
+    """A random-init model for the task (tokenizer trained on `corpus()`, ChatML template) with
+    the shape of a ModelConfig (`vocab_size`, `hidden_size`, `layers`), saved to `dest`."""
+    from rubric_arm.models import build_random_model
+
+    build_random_model(
+        dest,
+        corpus(),
+        vocab_size=shape.vocab_size,
+        hidden_size=shape.hidden_size,
+        layers=shape.layers,
+        intermediate_size=3 * shape.hidden_size,
+        seed=seed,
+        chat_template=CHATML_TEMPLATE,
+    )

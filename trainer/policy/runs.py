@@ -76,7 +76,7 @@ class PolicyRun:
     # ---- models ----------------------------------------------------------------------------
     def base_model(self) -> Path:
         """The starting policy (a random-init model of the synthetic task when `model: synthetic`)."""
-        from rubric_arm.models import build_random_model, resolve_model
+        from rubric_arm.models import resolve_model
 
         mc = self.cfg.policy
         if mc.model != "synthetic":
@@ -85,16 +85,7 @@ class PolicyRun:
 
         dest = self.run_dir / "models" / "base"
         if not (dest / "config.json").is_file():
-            build_random_model(
-                dest,
-                synthetic.corpus(),
-                vocab_size=mc.vocab_size,
-                hidden_size=mc.hidden_size,
-                layers=mc.layers,
-                intermediate_size=3 * mc.hidden_size,
-                seed=self.cfg.seed,
-                chat_template=synthetic.CHATML_TEMPLATE,
-            )
+            synthetic.build_model(dest, mc, seed=self.cfg.seed)
         return dest
 
     def _load(self, path: Path) -> tuple[Any, Any]:
