@@ -57,7 +57,7 @@ def shown_orders(pair_id: str, order: str, seed: int) -> list[Literal["AB", "BA"
     return [random_order(pair_id, seed)] if order == "random" else ["AB"]
 
 
-def _prompt_key(prompt: Prompt) -> str:
+def prompt_key(prompt: Prompt) -> str:
     return json.dumps(prompt, ensure_ascii=False, sort_keys=True)
 
 
@@ -230,7 +230,7 @@ class RubricARM:
         prompts = [validate_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
         unique: dict[str, Prompt] = {}
         for p in prompts:
-            unique.setdefault(_prompt_key(p), p)
+            unique.setdefault(prompt_key(p), p)
         fingerprint = self.generator_engine.fingerprint
         sampling = self.rubric_sampling
         keys = {
@@ -279,7 +279,7 @@ class RubricARM:
             self.cache.put_many(
                 entries, model=fingerprint, template=self.generator_template.version
             )
-        return [results[_prompt_key(p)] for p in prompts]
+        return [results[prompt_key(p)] for p in prompts]
 
     def generator_chat(self, prompt: Prompt) -> Chat:
         """The rubric generator's chat for one prompt."""

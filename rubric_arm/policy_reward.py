@@ -10,7 +10,7 @@ from typing import Any
 
 from rubric_arm.engines.base import Engine
 from rubric_arm.errors import InputError
-from rubric_arm.pipeline import RubricARM, RubricResult, _prompt_key
+from rubric_arm.pipeline import RubricARM, RubricResult, prompt_key
 from rubric_arm.rewards import reward_vs_reference
 from rubric_arm.types import Chat, Prompt, SamplingParams, Winner, validate_prompt
 
@@ -88,7 +88,7 @@ class RubricARMReward:
     # ---- the pieces ------------------------------------------------------------------------
     def rubrics_for(self, prompts: Sequence[Prompt]) -> list[RubricResult]:
         """One rubric per distinct prompt, generated in one batch the first time it is seen."""
-        keys = [_prompt_key(p) for p in prompts]
+        keys = [prompt_key(p) for p in prompts]
         missing: dict[str, Prompt] = {}
         for key, prompt in zip(keys, prompts, strict=True):
             if key not in self._rubrics and key not in missing:
@@ -109,7 +109,7 @@ class RubricARMReward:
         if version != self._reference_version:
             self._references.clear()
             self._reference_version = version
-        keys = [_prompt_key(p) for p in prompts]
+        keys = [prompt_key(p) for p in prompts]
         missing: dict[str, Prompt] = {}
         for key, prompt in zip(keys, prompts, strict=True):
             if key not in self._references and key not in missing:

@@ -11,6 +11,7 @@ from scripted_engine import ScriptedEngine, judge_output
 
 pytest.importorskip("trl")
 
+from rubric_arm.cache import RubricCache  # noqa: E402
 from rubric_arm.data.verifiers import VerifiableItem  # noqa: E402
 from rubric_arm.harness.judges import RubricARMJudge  # noqa: E402
 from rubric_arm.pipeline import RubricARM  # noqa: E402
@@ -34,11 +35,16 @@ def first_shown_wins(text: str, vote: int) -> str:
     return judge_output("A")
 
 
-def scripted_judge(judge_fn=shorter_wins) -> tuple[RubricARMJudge, ScriptedEngine, ScriptedEngine]:
+def scripted_judge(
+    judge_fn=shorter_wins, cache_dir: Path | None = None
+) -> tuple[RubricARMJudge, ScriptedEngine, ScriptedEngine]:
+    """A Rubric-ARM judge on scripted engines; with `cache_dir`, a rubric cache of its own there
+    (the default cache lives in the test home and outlives a test run)."""
     gen = ScriptedEngine("generator")
     judge = ScriptedEngine("judge", judge_fn=judge_fn)
+    cache = RubricCache(cache_dir / "rubrics.sqlite") if cache_dir else False
     arm = RubricARM(
-        gen, judge, judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64), cache=True
+        gen, judge, judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64), cache=cache
     )
     return RubricARMJudge("rubric-arm", arm, {"preset": "scripted"}), gen, judge
 
@@ -89,7 +95,7 @@ def test_verifier_scores_the_four_ifeval_numbers() -> None:
 def test_iterdpo_on_rubric_arm_labels_trains_saves_and_resumes(tmp_path: Path) -> None:
     cfg = tiny_cfg(tmp_path, dpo={"iterations": 2})
     run = PolicyRun(cfg, progress=False)
-    run._judge, gen, _ = scripted_judge()
+    run._judge, gen, _ = scripted_judge(cache_dir=tmp_path)
     models = run.dpo()
     assert len(models) == 2 and all((m / "config.json").is_file() for m in models)
     state = run.state()

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 
 from rubric_arm.errors import InputError
-from rubric_arm.trainer.config import HardwareConfig, ModelConfig
+from rubric_arm.trainer.config import GRPOPhaseConfig, HardwareConfig, ModelConfig
 
 
 @dataclass
@@ -65,20 +65,14 @@ class DPOConfig:
 
 
 @dataclass
-class PolicyGRPOConfig:
-    """Online GRPO with the reward against a greedy reference (PAPER.md: K 6, beta 0.001)."""
+class PolicyGRPOConfig(GRPOPhaseConfig):
+    """Online GRPO with the reward against a greedy reference (PAPER.md: K 6, lr 5e-7, beta
+    0.001); the same fields as a trainer GRPO phase, prompts over `max_prompt_tokens` left out."""
 
-    num_generations: int = 6
-    per_device_train_batch_size: int = 6
-    gradient_accumulation_steps: int = 1
     max_completion_length: int = 256
     learning_rate: float = 5e-7
-    beta: float = 0.001
-    temperature: float = 1.0
     top_p: float = 1.0
     num_iterations: int = 1
-    loss_type: str = "grpo"
-    max_steps: int = -1
     reward_url: str | None = None  # a `rubric-arm serve` address; None = judge in-process
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rubric_arm.data.verifiers import VerifiableItem
 from rubric_arm.errors import InputError
-from rubric_arm.pipeline import _prompt_key
+from rubric_arm.pipeline import prompt_key
 from rubric_arm.trainer.policy.config import PolicyConfig
 from rubric_arm.types import PreferencePair, Prompt, validate_prompt
 
@@ -23,7 +23,7 @@ class PolicyData:
 def _distinct(prompts: list[Prompt]) -> list[Prompt]:
     seen: dict[str, Prompt] = {}
     for p in prompts:
-        seen.setdefault(_prompt_key(p), p)
+        seen.setdefault(prompt_key(p), p)
     return list(seen.values())
 
 
@@ -115,6 +115,6 @@ def load_policy_data(cfg: PolicyConfig) -> PolicyData:
 
         load = load_ifbench_prompts if d.eval_source == "ifbench" else load_ifeval_prompts
         heldout = load(d.eval_path)
-    train_keys = {_prompt_key(p) for p in train}
-    kept = [i for i in heldout if _prompt_key(i.prompt) not in train_keys]
+    train_keys = {prompt_key(p) for p in train}
+    kept = [i for i in heldout if prompt_key(i.prompt) not in train_keys]
     return PolicyData(train, _cap(kept, d.eval_size, seed, "eval"), len(heldout) - len(kept))

@@ -15,7 +15,7 @@ from datasets import Dataset
 from rubric_arm.errors import InputError
 from rubric_arm.policy_reward import as_chat
 from rubric_arm.trainer.diagnostics import PhaseDiagnostics
-from rubric_arm.trainer.phases import Phase, common_args, finish_phase, last_checkpoint
+from rubric_arm.trainer.phases import Phase, common_args, finish_phase, last_checkpoint, run_grpo
 from rubric_arm.trainer.policy.config import PolicyConfig
 from rubric_arm.trainer.policy.data import load_policy_data
 from rubric_arm.trainer.policy.judging import build_judge, label_pairs, make_reward
@@ -211,8 +211,6 @@ class PolicyRun:
     # ---- online GRPO -----------------------------------------------------------------------
     def grpo(self) -> Path:
         """Online GRPO of the policy with the judge's reward against its own greedy reference."""
-        from trl import GRPOConfig, GRPOTrainer
-
         done = self.state().get("grpo")
         if done:
             return Path(done["model"])
@@ -230,42 +228,18 @@ class PolicyRun:
             reward = make_reward(
                 self.judge, policy_engine, cfg.sampling.max_new_tokens, cfg.reward.seed
             )
-        prompts = load_policy_data(cfg).train
-        data = Dataset.from_list([{"prompt": as_chat(p)} for p in prompts])
+        chats = [as_chat(p) for p in load_policy_data(cfg).train]
+        fitting = [c for c in chats if policy_engine.chat_tokens(c) <= g.max_prompt_tokens]
+        data = Dataset.from_list([{"prompt": c} for c in fitting])
         phase = Phase("grpo", "policy", self.run_dir, cfg.seed)
-        args = GRPOConfig(
-            **common_args(cfg.hardware, phase),
-            max_steps=g.max_steps,
-            num_train_epochs=1,
-            learning_rate=g.learning_rate,
-            per_device_train_batch_size=g.per_device_train_batch_size,
-            gradient_accumulation_steps=g.gradient_accumulation_steps,
-            num_generations=g.num_generations,
-            max_completion_length=g.max_completion_length,
-            temperature=g.temperature,
-            top_p=g.top_p,
-            num_iterations=g.num_iterations,
-            beta=g.beta,
-            loss_type=g.loss_type,
-            lr_scheduler_type="constant",
-        )
-        diag = PhaseDiagnostics(phase.name, "policy", phase.log_path, phase.tb_dir, None)
-        trainer = GRPOTrainer(
-            model=model,
-            reward_funcs=[reward],
-            args=args,
-            train_dataset=data,
-            processing_class=tok,
-            callbacks=[diag],
-        )
-        trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
-        out = finish_phase(trainer, phase, tok, diag)
+        out = run_grpo(model, tok, data, reward, g, cfg.hardware, phase, (None, None), None)
         stats = reward.stats.to_dict()
         self._mark(
             "grpo",
             {
                 "model": str(out),
                 "reward_stats": stats,
+                "prompts_too_long": len(chats) - len(fitting),
                 "seconds": round(time.perf_counter() - start, 1),
             },
         )

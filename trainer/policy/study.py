@@ -43,8 +43,20 @@ def run_study(
     data = load_policy_data(cfg)
     items = data.heldout
     results = {}
+    evaluated: dict[Path, str] = {}
     for name, path in models.items():
-        run._say(f"evaluating {name} on {len(items)} held-out prompts")
+        if path in evaluated:  # e.g. a DPO iteration that kept no pair is the base model itself
+            import shutil
+
+            run._say(f"{name} is the same model as {evaluated[path]}: its evaluation is reused")
+            shutil.copytree(
+                run.run_dir / "eval" / evaluated[path],
+                run.run_dir / "eval" / name,
+                dirs_exist_ok=True,
+            )
+        else:
+            evaluated[path] = name
+            run._say(f"evaluating {name} on {len(items)} held-out prompts")
         results[name] = evaluate_policy(
             path,
             items,
