@@ -245,10 +245,19 @@ def position_metrics(
     bias = scoring.position_bias(
         out[2].estimate.value, out[0].estimate.value, out[1].estimate.value
     )
-    est = Estimate(bias["variation"], math.nan, math.nan, len(judged), 0.95, 0, "none")
+    columns = np.array([mixed, first, second], dtype=float)
+
+    def variation(idx: np.ndarray) -> np.ndarray:
+        accs = columns[:, idx.astype(int)].mean(axis=-1)  # (3, resamples)
+        return np.abs(accs - accs.mean(axis=0)).mean(axis=0)
+
+    # Resampling pair indices keeps each pair's three credits together.
+    est = bootstrap_ci(np.arange(len(judged), dtype=float), statistic=variation, seed=seed)
     out.append(
         Metric(
-            "position: variation", est, note=f"mean absolute deviation; range {bias['range']:.3f}"
+            "position: variation",
+            est,
+            note=f"mean absolute deviation of the three; range {bias['range']:.3f}",
         )
     )
     return out

@@ -9,8 +9,10 @@ itself and runs the full pipeline. Scores reuse the harness rules: 1 / 0, and th
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -179,6 +181,17 @@ def harness_metrics(
     return compute
 
 
+def launch_relative(data: str | None) -> str | None:
+    """A relative `-T data=` path as the user meant it: Inspect runs a task from the task file's
+    folder, so a path that is not there is looked up from the shell's directory ($PWD)."""
+    if not data or Path(data).is_absolute() or Path(data).exists() or "://" in data:
+        return data
+    launch = os.environ.get("PWD")
+    if launch and (Path(launch) / data).exists():
+        return str(Path(launch) / data)
+    return data
+
+
 def benchmark_task(
     benchmark: str,
     *,
@@ -197,6 +210,7 @@ def benchmark_task(
     from rubric_arm.harness.benchmarks import expand, get_benchmark
 
     bench = get_benchmark(benchmark)
+    data = launch_relative(data)
     items = bench.load(data, split=split)
     chosen = {s.strip() for s in subsets.split(",")} if subsets else None
     if chosen:

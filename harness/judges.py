@@ -379,6 +379,10 @@ def _make_rubric_arm(args: dict[str, Any]) -> Judge:
     preset = args.pop("preset", "mini")
     votes = args.pop("votes", None)
     passthrough = {k: args.pop(k) for k in ("cache", "max_context") if k in args}
+    if isinstance(passthrough.get("cache"), str):
+        from rubric_arm.cache import RubricCache
+
+        passthrough["cache"] = RubricCache(passthrough["cache"])
     sampling = _sampling_overrides(args, preset)
     arm = RubricARM.from_preset(preset, **args, **sampling, **passthrough)
     settings = {"preset": preset, **args}

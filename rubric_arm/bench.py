@@ -95,7 +95,7 @@ def run_engine_bench(
     model: str = "smollm2-135m-instruct",
     n_prompts: int = 16,
     pairs_per_prompt: int = 4,
-    output: Path = Path("reports/bench.json"),
+    output: Path = Path("reports/bench_engine.json"),
     judge_max_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Judge n_prompts x pairs_per_prompt pairs and compare throughput with raw generate."""

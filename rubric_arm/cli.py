@@ -288,22 +288,33 @@ def _print_summary(path: str, cache_stats: dict[str, Any]) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what in ("harness", "train", "summary"):
+        out = Path(args.output or f"reports/bench_{args.what}.json")
+        if args.what == "harness":
+            from rubric_arm.reproduce.bench_harness import render_markdown, run_harness_bench
+
+            print(render_markdown(run_harness_bench(out, model=args.model)))
+        elif args.what == "train":
+            from rubric_arm.reproduce.bench_train import render_markdown, run_train_bench
+
+            print(render_markdown(run_train_bench(out)))
+        else:
+            from rubric_arm.reproduce.bench_summary import write_summary
+
+            merged = write_summary(Path(args.output).parent if args.output else Path("reports"))
+            print(f"wrote reports/bench.json and bench.md (missing parts: {merged['missing']})")
+        return 0
     if args.what == "stats":
         from rubric_arm.harness.bench_stats import run_stats_bench
 
-        out = Path(
-            args.output if args.output != "reports/bench.json" else "reports/bench_stats.json"
-        )
-        result = run_stats_bench(out)
+        result = run_stats_bench(Path(args.output or "reports/bench_stats.json"))
         for name, seconds in result["seconds"].items():
             print(f"{name}: {seconds:.3f} s")
         return 0
     if args.what == "serve":
         from rubric_arm.harness.bench_serve import run_serve_bench
 
-        out = Path(
-            args.output if args.output != "reports/bench.json" else "reports/bench_serve.json"
-        )
+        out = Path(args.output or "reports/bench_serve.json")
         res = run_serve_bench(out, model=args.model, clients=args.prompts)
         print(
             f"{res['clients']} /compare requests: one at a time {res['sequential_seconds']} s "
@@ -317,7 +328,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         model=args.model,
         n_prompts=args.prompts,
         pairs_per_prompt=args.pairs_per_prompt,
-        output=Path(args.output),
+        output=Path(args.output or "reports/bench_engine.json"),
         judge_max_tokens=args.judge_max_tokens,
     )
     return 0
@@ -391,7 +402,7 @@ def _build_pairs(args: argparse.Namespace) -> int:
     rules = args.source in ("ifbench-prompts", "ifeval-prompts")
     if not rules and not args.verifier_model:
         raise InputError(f"{args.source} is verified by an LLM: pass --verifier-model")
-    policy = load_engine(args.policy)
+    policy = load_engine(args.policy, args.engine)
     sampling = SamplingParams(
         temperature=args.temperature,
         top_p=args.top_p,
@@ -401,7 +412,9 @@ def _build_pairs(args: argparse.Namespace) -> int:
     cands = sample_candidates(
         policy, items, n=args.samples, sampling=sampling, source=policy.fingerprint
     )
-    verifier = RuleVerifier() if rules else QuestionVerifier(load_engine(args.verifier_model))
+    verifier = (
+        RuleVerifier() if rules else QuestionVerifier(load_engine(args.verifier_model, args.engine))
+    )
     built = build_verified_pairs(items, cands, verifier, subset=args.source)
     pairs = balance_labels(built.pairs, args.seed)
     out = Path(args.out)
@@ -473,12 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("bench", help="performance benchmarks")
-    p.add_argument("what", choices=["engine", "stats", "serve"])
+    p.add_argument("what", choices=["engine", "stats", "serve", "harness", "train", "summary"])
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--prompts", type=int, default=16)
     p.add_argument("--pairs-per-prompt", type=int, default=4)
     p.add_argument("--judge-max-tokens", type=int, default=None)
-    p.add_argument("--output", default="reports/bench.json")
+    p.add_argument("--output", default=None, help="default reports/bench_<what>.json")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("eval", help="evaluate a judge on a benchmark into a resumable run folder")
@@ -551,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--policy", default="smollm2-135m-instruct", help="model that writes the responses"
     )
+    g.add_argument(
+        "--engine", default="transformers", help="engine for the policy and verifier (vllm on GPU)"
+    )
     g.add_argument("--samples", type=int, default=2, help="responses per prompt")
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-p", type=float, default=0.95)
@@ -571,6 +587,15 @@ def build_parser() -> argparse.ArgumentParser:
         "policy",
         help="align a policy with the reward: DPO, IterDPO, GRPO, eval (rubric-arm policy --help)",
         add_help=False,
+    )
+
+    sub.add_parser(
+        "reproduce",
+        help="the paper's tables on this hardware: table2, efficiency, position-bias",
+        add_help=False,
+    )
+    sub.add_parser(
+        "regress", help="CI's accuracy regression check: check, update, freeze", add_help=False
     )
 
     p = sub.add_parser(
@@ -600,11 +625,17 @@ def main(argv: list[str] | None = None) -> int:
 
         lm_eval_main(raw[1:])
         return 0
-    if raw[:1] in (["train"], ["policy"]):
+    if raw[:1] in (["train"], ["policy"], ["reproduce"], ["regress"]):
         if raw[0] == "train":
             from rubric_arm.trainer.cli import main as sub_main
-        else:
+        elif raw[0] == "policy":
             from rubric_arm.trainer.policy.cli import main as sub_main
+        else:
+            from rubric_arm.reproduce.cli import main as reproduce_main
+
+            def sub_main(argv: list[str]) -> int:
+                return reproduce_main([raw[0], *argv])
+
         try:
             return sub_main(raw[1:])
         except RubricArmError as exc:

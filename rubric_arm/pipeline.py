@@ -104,6 +104,38 @@ class Judgment:
     completion_tokens: int
     finish_reason: str
 
+    @classmethod
+    def from_text(
+        cls,
+        text: str,
+        *,
+        order: Literal["AB", "BA"],
+        vote: int,
+        n_criteria: int,
+        direct: bool = False,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        finish_reason: str = "stop",
+    ) -> Judgment:
+        """Parse one judge output and map its winner back to the pair's own labels. `direct`
+        judges have no rubric, so only a parsed winner counts as well-formed."""
+        verdict = parse_verdict(text, n_criteria)
+        winner = verdict.winner
+        if order == "BA" and winner is not None:
+            winner = "B" if winner == "A" else "A"
+        return cls(
+            order=order,
+            vote=vote,
+            winner=winner,
+            format_ok=verdict.winner is not None if direct else verdict.format_ok,
+            failure=verdict.failure,
+            format_problems=[] if direct else verdict.format_problems,
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason=finish_reason,
+        )
+
 
 @dataclass
 class JudgeRecord:
@@ -369,25 +401,19 @@ class RubricARM:
                 rec.judge_seconds += per_item
                 n_criteria = rec.rubric["n_criteria"] if rec.rubric else 0
                 direct = not self.uses_rubrics
-                for v, c in enumerate(samples):
-                    verdict = parse_verdict(c.text, n_criteria)
-                    winner = verdict.winner
-                    if o == "BA" and winner is not None:
-                        winner = "B" if winner == "A" else "A"
-                    rec.judgments.append(
-                        Judgment(
-                            order=o,
-                            vote=v,
-                            winner=winner,
-                            format_ok=verdict.winner is not None if direct else verdict.format_ok,
-                            failure=verdict.failure,
-                            format_problems=[] if direct else verdict.format_problems,
-                            text=c.text,
-                            prompt_tokens=c.prompt_tokens,
-                            completion_tokens=c.completion_tokens,
-                            finish_reason=c.finish_reason,
-                        )
+                rec.judgments.extend(
+                    Judgment.from_text(
+                        c.text,
+                        order=o,
+                        vote=v,
+                        n_criteria=n_criteria,
+                        direct=direct,
+                        prompt_tokens=c.prompt_tokens,
+                        completion_tokens=c.completion_tokens,
+                        finish_reason=c.finish_reason,
                     )
+                    for v, c in enumerate(samples)
+                )
         for rec in records:
             if rec.status == "ok":
                 rec.winner = majority_vote([j.winner for j in rec.judgments])

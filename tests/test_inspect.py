@@ -249,3 +249,20 @@ def test_sample_arriving_while_a_batch_runs_is_not_left_waiting() -> None:
 
     assert asyncio.run(scenario()) == ["A", "A"]
     assert calls == [1, 1]
+
+
+def test_relative_data_path_is_taken_from_the_launch_directory(tmp_path: Path, monkeypatch) -> None:
+    """Inspect runs a task from its file's folder; `-T data=x.jsonl` still means $PWD/x.jsonl."""
+    from rubric_arm.harness.inspect_tasks import launch_relative
+
+    launch, task_dir = tmp_path / "launch", tmp_path / "tasks"
+    launch.mkdir()
+    task_dir.mkdir()
+    (launch / "rb.jsonl").write_text("{}\n")
+    monkeypatch.setenv("PWD", str(launch))
+    monkeypatch.chdir(task_dir)
+    assert launch_relative("rb.jsonl") == str(launch / "rb.jsonl")
+    assert launch_relative(None) is None
+    assert launch_relative("missing.jsonl") == "missing.jsonl"  # the loader names it
+    (task_dir / "rb.jsonl").write_text("{}\n")
+    assert launch_relative("rb.jsonl") == "rb.jsonl"  # a file beside the task wins

@@ -155,6 +155,10 @@ def test_study_writes_the_report_with_four_policies(tmp_path: Path) -> None:
     for name in ("| base |", "| dpo |", "| iterdpo-2 |", "| grpo |", "Difference from the base"):
         assert name in text
     assert study["results"]["base"]["n_prompts"] == cfg.data.eval_size
+    assert "## The paper (Qwen2.5-7B-Instruct policy" in text and "| IFBench | 28.2 |" in text
+    assert (tmp_path / "report.png").stat().st_size > 1000
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert set(saved["results"]) == set(study["results"])
 
 
 def test_any_registry_judge_is_a_grpo_reward() -> None:

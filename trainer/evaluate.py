@@ -14,18 +14,15 @@ from rubric_arm.trainer.config import TrainConfig
 from rubric_arm.types import PreferencePair, SamplingParams
 
 
-def heldout_accuracy(
-    cfg: TrainConfig, generator: Path, judge: Path, pairs: list[PreferencePair]
-) -> dict[str, Any]:
-    """Greedy rubric, greedy judge, seeded random order; an unparsed verdict gets the tie
-    credit of `cfg.eval.tie_policy` (0.5 by default, as RewardBench scores ties)."""
+def heldout_arm(cfg: TrainConfig, generator: Path, judge: Path) -> RubricARM:
+    """The evaluation pipeline of a run: greedy rubric and judge with the run's templates."""
     from rubric_arm.engines.transformers_engine import TransformersEngine
 
     engines = {
         role: TransformersEngine(path, batch_size=cfg.hardware.judge_batch_size, progress=False)
         for role, path in (("generator", generator), ("judge", judge))
     }
-    arm = RubricARM(
+    return RubricARM(
         engines["generator"],
         engines["judge"],
         generator_template=cfg.generator.template,
@@ -34,6 +31,14 @@ def heldout_accuracy(
         judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=cfg.eval.max_new_tokens),
         cache=False,
     )
+
+
+def heldout_accuracy(
+    cfg: TrainConfig, generator: Path, judge: Path, pairs: list[PreferencePair]
+) -> dict[str, Any]:
+    """Greedy rubric, greedy judge, seeded random order; an unparsed verdict gets the tie
+    credit of `cfg.eval.tie_policy` (0.5 by default, as RewardBench scores ties)."""
+    arm = heldout_arm(cfg, generator, judge)
     records = arm.judge(pairs, order="random", seed=cfg.eval.seed, desc="held-out")
     tie = 0.5 if cfg.eval.tie_policy == "half" else 0.0
     scores = [pair_credit(r.to_dict(timings=False), tie) for r in records if r.label is not None]

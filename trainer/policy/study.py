@@ -89,9 +89,51 @@ def run_study(
     }
     (run.run_dir / "study.json").write_text(json.dumps(study, indent=2))
     if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(render_report(study))
+        write_study_report(study, report)
     return study
+
+
+def write_study_report(study: dict[str, Any], report: Path) -> None:
+    """Markdown + PNG (prompt-level strict accuracy per policy, 95% CI) + JSON."""
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(render_report(study) + render_paper_section(), encoding="utf-8")
+    report.with_suffix(".json").write_text(json.dumps(study, indent=2) + "\n", encoding="utf-8")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(study["results"])
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(names) + 1.5))
+    for y, name in enumerate(names):
+        block = study["results"][name]["all"]["prompt_strict"]
+        value, (lo, hi) = 100 * block["value"], block["ci"]
+        ax.errorbar(value, y, xerr=[[value - 100 * lo], [100 * hi - value]], fmt="o", capsize=3)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("held-out prompt-level strict accuracy % (95% CI)")
+    fig.tight_layout()
+    fig.savefig(report.with_suffix(".png"), dpi=110)
+    plt.close(fig)
+
+
+def render_paper_section() -> str:
+    """The paper's downstream figures, for the shape of the comparison (Qwen2.5-7B policy)."""
+    from rubric_arm.harness.paper import DOWNSTREAM_DPO, DOWNSTREAM_GRPO_AVG
+
+    lines = [
+        "## The paper (Qwen2.5-7B-Instruct policy; different model, prompts and benchmarks)",
+        "",
+        "| benchmark | base | DPO | IterDPO |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, (base, dpo, it) in DOWNSTREAM_DPO.items():
+        lines.append(f"| {name} | {base:.1f} | {dpo:.1f} | {it:.1f} |")
+    grpo = ", ".join(f"{k} {v:.1f}" for k, v in DOWNSTREAM_GRPO_AVG.items())
+    lines += ["", f"Online GRPO average (IFEval x4, IFBench, AlpacaEval x2): {grpo}.", ""]
+    return "\n".join(lines)
 
 
 def _cell(block: dict[str, Any]) -> str:

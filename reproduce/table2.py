@@ -1,0 +1,548 @@
+"""`make reproduce-table2`: the paper's main reward-model table (Table 1 columns) with the
+ablation rows of Table 2, each single-sample and voting@5, beside the published figures.
+
+A recipe (configs/reproduce/table2-{mini,paper}.yaml) names the training recipe, the variants,
+the judge settings and which harness metric fills which column. The target is a plan of
+`rubric-arm train` / `data build-pairs` / `eval` commands (steps.py); finished ones are reused.
+
+Every model row is evaluated once with `votes` judge samples per pair at the paper's judge
+temperature; the single-sample row reads vote 0 of the same run (one sample drawn exactly as a
+single-sample run draws it), the voting row the majority of all votes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rubric_arm.data.jsonl import read_results
+from rubric_arm.errors import InputError
+from rubric_arm.harness.benchmarks import Metric, get_benchmark, score
+from rubric_arm.harness.paper import COLUMN_TITLES, COLUMNS, paper_row
+from rubric_arm.reproduce.preflight import preflight
+from rubric_arm.reproduce.steps import Step, format_plan, load_timings, run_steps
+from rubric_arm.verdict import majority_vote
+
+# variant key -> (row label, paper row for one sample, paper row for voting@5, trainer switches)
+VARIANTS: dict[str, tuple[str, str | None, str | None, dict[str, Any]]] = {
+    "alternating": ("Rubric-ARM", "Rubric-ARM", "Rubric-ARM voting@5", {}),
+    "generator_first": (
+        "generator first",
+        "generator first",
+        "generator first, voting@5",
+        {"order": "generator_first"},
+    ),
+    "no_format_reward": (
+        "without R_fmt",
+        "without R_fmt",
+        "without R_fmt, voting@5",
+        {"format_reward": False},
+    ),
+    "joint": ("joint (not in the paper)", None, None, {"schedule": "joint"}),
+}
+
+
+@dataclass
+class Table2Config:
+    """A reproduce-table2 recipe; every path is relative to the repository root."""
+
+    name: str = "table2"
+    profile: str = "mini"
+    description: str = ""
+    out: str = "runs/table2"
+    report: str = "reports/table2.md"
+    train_recipe: str = "configs/mini.yaml"
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    train_smoke: bool = False
+    train_launcher: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
+    released: dict[str, str] = field(default_factory=dict)
+    prompted: dict[str, str] = field(default_factory=dict)
+    judge_args: dict[str, Any] = field(default_factory=dict)
+    votes: int = 5
+    seed: int = 0
+    limit: int = 0
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pair_builds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    needs_gpu: bool = False
+
+    def validate(self) -> Table2Config:
+        if self.profile not in ("mini", "paper"):
+            raise InputError(f"profile must be mini or paper, got {self.profile!r}")
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:
+            raise InputError(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+        if "alternating" not in self.variants:
+            raise InputError("variants must include alternating (the others start from its SFT)")
+        bad = [c for c in self.columns if c not in COLUMNS]
+        if bad:
+            raise InputError(f"unknown column(s) {bad}; the paper's columns: {', '.join(COLUMNS)}")
+        for col, spec in self.columns.items():
+            if "benchmark" not in spec or "metric" not in spec:
+                raise InputError(f"columns.{col} needs benchmark and metric")
+            get_benchmark(spec["benchmark"])
+        if self.votes < 1:
+            raise InputError("votes must be >= 1")
+        return self
+
+
+def load_table2_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Table2Config:
+    from rubric_arm.trainer.config import load_config
+
+    return load_config(path, overrides, cls=Table2Config)
+
+
+# ---- the plan -------------------------------------------------------------------------------
+@dataclass
+class Entry:
+    """One evaluated model pair and the two table rows it fills."""
+
+    key: str
+    label: str
+    paper_single: str | None
+    paper_voting: str | None
+    generator: str
+    judge: str
+
+
+def _train_done(run_dir: Path) -> bool:
+    state = run_dir / "state.json"
+    if not state.is_file():
+        return False
+    from rubric_arm.trainer.config import load_config
+    from rubric_arm.trainer.loop import phase_names
+
+    cfg = load_config(run_dir / "config.yaml")
+    done = json.loads(state.read_text(encoding="utf-8")).get("phases", {})
+    return all(name in done for name, _ in phase_names(cfg))
+
+
+def _overrides_argv(overrides: dict[str, Any], prefix: str = "") -> list[str]:
+    argv = []
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            argv += _overrides_argv(value, f"{prefix}{key}.")
+        else:
+            text = json.dumps(value) if isinstance(value, bool | int | float) else str(value)
+            argv += [f"--{prefix}{key}", text]
+    return argv
+
+
+def _eval_done(out: Path) -> bool:
+    return (out / "scores.json").is_file()
+
+
+def benchmarks_of(cfg: Table2Config) -> list[tuple[str, str | None]]:
+    """The distinct (benchmark, local data file or None for the default source) evaluated."""
+    out: list[tuple[str, str | None]] = []
+    for spec in cfg.columns.values():
+        key = (spec["benchmark"], spec.get("data"))
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def eval_dir(root: Path, entry: str, benchmark: str, data: str | None) -> Path:
+    tag = benchmark if data is None else f"{benchmark}-{Path(data).stem}"
+    return root / "eval" / entry / tag
+
+
+def plan(cfg: Table2Config, root: Path) -> tuple[list[Step], list[Entry]]:
+    train_root = root / "train"
+    steps: list[Step] = []
+    entries: list[Entry] = []
+    if cfg.prompted:
+        entries.append(
+            Entry(
+                "prompted",
+                f"prompted Rubric+Judge ({cfg.prompted['judge']}, untrained)",
+                "Qwen3-8B prompted Rubric+Judge",
+                None,
+                cfg.prompted["generator"],
+                cfg.prompted["judge"],
+            )
+        )
+    base = ["train", "--config", cfg.train_recipe, "--output_dir", str(train_root)]
+    if cfg.train_smoke:
+        base.append("--smoke")
+    common = _overrides_argv(cfg.train_overrides)
+    main_run = train_root / "alternating"
+    sft = {r: str(main_run / "models" / f"sft-{r}") for r in ("generator", "judge")}
+    for key in cfg.variants:
+        label, p1, p5, switches = VARIANTS[key]
+        run_dir = train_root / key
+        argv = [*base, "--name", key, *common]
+        if key != "alternating":
+            argv += ["--sft.enabled", "false", "--generator.model", sft["generator"]]
+            argv += ["--judge.model", sft["judge"], *_overrides_argv(switches)]
+        note = "Stage I SFT, then Stage II" if key == "alternating" else "Stage II from its SFT"
+        steps.append(
+            Step(
+                f"train {key}",
+                argv,
+                lambda d=run_dir: _train_done(d),
+                note=note,
+                launcher=list(cfg.train_launcher),
+            )
+        )
+        if key == "alternating":
+            entries.append(
+                Entry(
+                    "sft",
+                    "Rubric-RM analogue (SFT only)",
+                    "Rubric-RM (SFT only)",
+                    "Rubric-RM voting@5",
+                    sft["generator"],
+                    sft["judge"],
+                )
+            )
+        final = _final_models(run_dir, key, cfg)
+        entries.append(Entry(key, label, p1, p5, final["generator"], final["judge"]))
+    if cfg.released:
+        entries.insert(
+            0,
+            Entry(
+                "released",
+                "Rubric-ARM (released checkpoints)",
+                "Rubric-ARM",
+                "Rubric-ARM voting@5",
+                cfg.released["generator"],
+                cfg.released["judge"],
+            ),
+        )
+    for col, build in cfg.pair_builds.items():
+        data = cfg.columns[col].get("data")
+        if not data:
+            raise InputError(f"pair_builds.{col}: columns.{col}.data names the file it writes")
+        argv = ["data", "build-pairs", "--out", data, *_overrides_argv(build)]
+        steps.append(
+            Step(
+                f"build {col} pairs", argv, lambda p=Path(data): p.is_file(), note="verifier labels"
+            )
+        )
+    judge_args = [x for k, v in cfg.judge_args.items() for x in ("-J", f"{k}={v}")]
+    for e in entries:
+        for bench, data in benchmarks_of(cfg):
+            out = eval_dir(root, e.key, bench, data)
+            argv = ["eval", "--judge", "rubric-arm", *judge_args]
+            argv += ["-J", f"generator={e.generator}", "-J", f"judge={e.judge}"]
+            argv += ["--votes", str(cfg.votes), "--benchmark", bench, "--seed", str(cfg.seed)]
+            argv += ["--out", str(out), "--quiet"]
+            if data:
+                argv += ["--data", data]
+            if cfg.limit:
+                argv += ["--limit", str(cfg.limit)]
+            steps.append(Step(f"eval {e.key} on {out.name}", argv, lambda o=out: _eval_done(o)))
+    return steps, entries
+
+
+def _final_models(run_dir: Path, key: str, cfg: Table2Config) -> dict[str, str]:
+    """The export folders the finished run will hold (known before it runs)."""
+    from rubric_arm.trainer.config import load_config
+    from rubric_arm.trainer.loop import phase_names
+
+    overrides: dict[str, Any] = dict(cfg.train_overrides)
+    overrides.update(VARIANTS[key][3])
+    if key != "alternating":
+        overrides["sft"] = {**overrides.get("sft", {}), "enabled": False}
+    tcfg = load_config(cfg.train_recipe, overrides, smoke=cfg.train_smoke)
+    last: dict[str, str] = {}
+    for name, role in phase_names(tcfg):
+        if role == "both":
+            last.update({r: f"{name}-{r}" for r in ("generator", "judge")})
+        else:
+            last[role] = name
+    return {r: str(run_dir / "models" / folder) for r, folder in last.items()}
+
+
+# ---- preflight (paper profile) --------------------------------------------------------------
+def table2_preflight(cfg: Table2Config) -> list[str]:
+    """What the recipe needs and this machine lacks (empty: good to go)."""
+    models = [m for d in (cfg.released, cfg.prompted) for m in d.values()]
+    return preflight(
+        needs_gpu=cfg.needs_gpu,
+        benchmarks=benchmarks_of(cfg),
+        models=models,
+        built_later=[cfg.columns[c]["data"] for c in cfg.pair_builds],
+    )
+
+
+# ---- the table ------------------------------------------------------------------------------
+def single_vote(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records as a single-sample run would have written them: vote 0 of every order."""
+    out = []
+    for r in records:
+        js = [j for j in r.get("judgments", []) if j.get("vote", 0) == 0]
+        winner = majority_vote([j["winner"] for j in js]) if r.get("status") == "ok" else None
+        out.append({**r, "judgments": js, "winner": winner, "votes": 1})
+    return out
+
+
+@dataclass
+class Cell:
+    value: float
+    low: float
+    high: float
+    n: int
+    parse_failures: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _cell(m: Metric) -> Cell:
+    e = m.estimate
+    return Cell(100 * e.value, 100 * e.low, 100 * e.high, e.n, m.parse_failures)
+
+
+def _average(cells: list[Cell]) -> Cell | None:
+    """Mean of the filled columns; CI by a normal approximation from the column CIs (columns
+    are scored on different items and treated as independent)."""
+    if not cells:
+        return None
+    k = len(cells)
+    mean = sum(c.value for c in cells) / k
+    se = math.sqrt(sum(((c.high - c.low) / (2 * 1.959964)) ** 2 for c in cells)) / k
+    return Cell(mean, mean - 1.959964 * se, mean + 1.959964 * se, sum(c.n for c in cells), 0)
+
+
+def collect(cfg: Table2Config, root: Path, entries: list[Entry]) -> list[dict[str, Any]]:
+    """One table row per (entry, single | voting@k) with a cell per filled column."""
+    rows = []
+    for e in entries:
+        for mode in ("single", "voting"):
+            if mode == "voting" and cfg.votes == 1:
+                continue
+            paper_name = e.paper_single if mode == "single" else e.paper_voting
+            label = e.label if mode == "single" else f"{e.label}, voting@{cfg.votes}"
+            cells: dict[str, Cell] = {}
+            missing = []
+            for col, spec in cfg.columns.items():
+                out = eval_dir(root, e.key, spec["benchmark"], spec.get("data"))
+                if not _eval_done(out):
+                    missing.append(col)
+                    continue
+                records = read_results(out / "records.jsonl")
+                if mode == "single":
+                    records = single_vote(records)
+                run_cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+                metrics = score(
+                    get_benchmark(spec["benchmark"]),
+                    records,
+                    tie_policy=run_cfg.get("tie_policy", "half"),
+                    protocol=run_cfg.get("protocol", "all_pairs"),
+                    seed=run_cfg.get("seed", 0),
+                )
+                by_name = {m.name: m for m in metrics}
+                if spec["metric"] not in by_name:  # e.g. a --limit run without that subset
+                    missing.append(col)
+                    continue
+                cells[col] = _cell(by_name[spec["metric"]])
+            avg = _average([cells[c] for c in cfg.columns if c in cells])
+            rows.append(
+                {
+                    "label": label,
+                    "entry": e.key,
+                    "mode": mode,
+                    "generator": e.generator,
+                    "judge": e.judge,
+                    "paper_row": paper_name,
+                    "paper": paper_row(paper_name) if paper_name else None,
+                    "cells": {c: v.to_dict() for c, v in cells.items()},
+                    "avg": avg.to_dict() if avg else None,
+                    "missing": missing,
+                }
+            )
+    return rows
+
+
+def _fmt(cell: dict[str, Any] | None) -> str:
+    if not cell:
+        return "—"
+    return f"{cell['value']:.1f} [{cell['low']:.1f}, {cell['high']:.1f}]"
+
+
+def _paper_avg(paper: dict[str, float], cols: list[str]) -> float:
+    return sum(paper[c] for c in cols) / len(cols)
+
+
+def render_markdown(cfg: Table2Config, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    cols = list(cfg.columns)
+    unfilled = [c for c in COLUMNS if c not in cols]
+    lines = [f"# Table 2 reproduction: {cfg.profile} profile", ""]
+    if cfg.description:
+        lines += [cfg.description.strip(), ""]
+    header = ["row"]
+    for c in [*cols, "Avg"]:
+        header += [f"{c} (ours)", f"{c} (paper)"]
+        if cfg.profile == "paper":
+            header.append(f"{c} Δ")
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        paper = r["paper"] or {}
+        cells = [r["label"]]
+        for c in cols:
+            ours = r["cells"].get(c)
+            cells += [_fmt(ours), f"{paper[c]:.1f}" if c in paper else "—"]
+            if cfg.profile == "paper":
+                cells.append(_diff(ours, paper.get(c)))
+        pav = _paper_avg(paper, cols) if paper else None
+        cells += [_fmt(r["avg"]), f"{pav:.1f}" if pav is not None else "—"]
+        if cfg.profile == "paper":
+            cells.append(_diff(r["avg"], pav))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "Cells: accuracy in % with a 95% percentile bootstrap CI (10,000 resamples, seeded); "
+        "Avg is the mean of the columns shown, its CI a normal approximation from the column "
+        "CIs. The paper's Avg here is recomputed over the same columns"
+        + (" (its published 10-column Avg is in PAPER.md)." if unfilled else ".")
+    )
+    if cfg.profile == "paper":
+        lines.append("Δ: ours minus the paper, with our CI shifted by the paper's figure.")
+    lines.append("")
+    if unfilled:
+        lines.append(
+            f"Columns this profile cannot fill: {', '.join(f'{c} ({COLUMN_TITLES[c]})' for c in unfilled)}."
+        )
+        lines.append("")
+    lines += ["## Where each column comes from", "", "| column | benchmark | metric | data |"]
+    lines.append("|---|---|---|---|")
+    for c in cols:
+        s = cfg.columns[c]
+        note = s.get("note", "")
+        lines.append(
+            f"| {c} ({COLUMN_TITLES[c]}) | {s['benchmark']} | {s['metric']} | "
+            f"{s.get('data') or 'default source'}{'; ' + note if note else ''} |"
+        )
+    lines += ["", "## Counts", "", "| row | n per column | parse failures per column |"]
+    lines.append("|---|---|---|")
+    for r in rows:
+        ns = ", ".join(f"{c} {r['cells'][c]['n']}" for c in cols if c in r["cells"])
+        pf = ", ".join(f"{c} {r['cells'][c]['parse_failures']}" for c in cols if c in r["cells"])
+        lines.append(f"| {r['label']} | {ns or '—'} | {pf or '—'} |")
+    empty = sorted({c for r in rows for c in r["missing"]})
+    if empty:
+        lines += ["", f"No finished run or no items for: {', '.join(empty)} (shown as —)."]
+    lines += [
+        "",
+        "A pair without a parsed verdict (or whose votes tie) gets 0.5 credit, as RewardBench "
+        "scores ties; parse failures count pairs with no verdict.",
+        "",
+        "## How it was run",
+        "",
+    ]
+    lines += [f"- {line}" for line in meta["how"]]
+    lines += ["", "## Time", "", "| step | wall seconds |", "|---|---:|"]
+    for name, t in meta["timings"].items():
+        lines.append(f"| {name} | {t['seconds']:.0f} |")
+    lines.append(f"| **total** | **{meta['total_seconds']:.0f}** |")
+    lines += [
+        "",
+        f"![accuracy per column and row]({Path(cfg.report).with_suffix('.png').name})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _diff(ours: dict[str, Any] | None, paper: float | None) -> str:
+    if not ours or paper is None:
+        return "—"
+    return f"{ours['value'] - paper:+.1f} [{ours['low'] - paper:+.1f}, {ours['high'] - paper:+.1f}]"
+
+
+def render_png(cfg: Table2Config, rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [*cfg.columns, "Avg"]
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 0.45 * len(rows) + 1.6))
+    axes = list(axes) if len(cols) > 1 else [axes]
+    for ax, col in zip(axes, cols, strict=True):
+        for y, r in enumerate(rows):
+            cell = r["avg"] if col == "Avg" else r["cells"].get(col)
+            if cell:
+                ax.errorbar(
+                    cell["value"],
+                    y,
+                    xerr=[[cell["value"] - cell["low"]], [cell["high"] - cell["value"]]],
+                    fmt="o",
+                    color="tab:blue",
+                    capsize=3,
+                )
+            paper = r["paper"] or {}
+            pv = _paper_avg(paper, list(cfg.columns)) if col == "Avg" and paper else paper.get(col)
+            if pv is not None:
+                ax.plot(pv, y, "x", color="tab:red")
+        ax.set_title(col)
+        ax.set_xlim(0, 100)
+        ax.axvline(50, color="grey", lw=0.5, ls=":")
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([r["label"] for r in rows] if ax is axes[0] else [])
+        ax.invert_yaxis()
+    axes[0].set_xlabel("accuracy % (o ours with 95% CI, x paper)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(cfg: Table2Config, root: Path, entries: list[Entry], how: list[str]) -> Path:
+    rows = collect(cfg, root, entries)
+    timings = load_timings(root)
+    meta = {
+        "how": how,
+        "timings": timings,
+        "total_seconds": sum(t["seconds"] for t in timings.values()),
+    }
+    report = Path(cfg.report)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(render_markdown(cfg, rows, meta), encoding="utf-8")
+    render_png(cfg, rows, report.with_suffix(".png"))
+    payload = {"profile": cfg.profile, "config": cfg.__dict__, "rows": rows, **meta}
+    report.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def how_lines(cfg: Table2Config) -> list[str]:
+    ja = ", ".join(f"{k}={v}" for k, v in cfg.judge_args.items())
+    over = json.dumps(cfg.train_overrides) if cfg.train_overrides else "none"
+    lines = [
+        f"training recipe `{cfg.train_recipe}` with overrides {over}; variants "
+        f"{', '.join(cfg.variants)}; the ablations start Stage II from the alternating run's "
+        "SFT export (Stage I is identical across variants)",
+        f"judge settings: {ja}; {cfg.votes} judge samples per pair with one rubric per prompt "
+        "(greedy); single-sample rows read vote 0 of the same runs",
+        f"position order seeded with seed {cfg.seed}"
+        + (f"; first {cfg.limit} items" if cfg.limit else ""),
+    ]
+    if cfg.released:
+        lines.append(f"released checkpoints: {cfg.released['generator']} + {cfg.released['judge']}")
+    return lines
+
+
+def reproduce_table2(
+    cfg: Table2Config, *, force: bool = False, dry_run: bool = False, log: Any = print
+) -> int:
+    root = Path(cfg.out)
+    if force and root.exists():
+        shutil.rmtree(root)
+    steps, entries = plan(cfg, root)
+    log(format_plan(steps, f"reproduce-table2 ({cfg.profile} profile) into {root}:"))
+    if dry_run:
+        return 0
+    problems = table2_preflight(cfg)
+    if problems:
+        log("cannot run the " + cfg.profile + " profile here:")
+        for p in problems:
+            log(f"  - {p}")
+        return 2
+    run_steps(steps, root, log=log)
+    report = write_report(cfg, root, entries, how_lines(cfg))
+    log(f"wrote {report} (+ .png, .json)")
+    return 0

@@ -1,0 +1,214 @@
+"""Reproduction targets: the table2 plan, its report from finished run folders (single rows read
+vote 0, voting rows the majority), the paper profile's fail-fast, and the evalset reports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from scripted_engine import ScriptedEngine, judge_output
+
+from rubric_arm.data.jsonl import read_results
+from rubric_arm.harness.judges import RubricARMJudge
+from rubric_arm.harness.runner import EvalConfig, run_eval
+from rubric_arm.pipeline import RubricARM
+from rubric_arm.reproduce import table2 as t2
+from rubric_arm.reproduce.evalset import EvalSetConfig, run_dir
+from rubric_arm.trainer.config import load_config
+from rubric_arm.types import SamplingParams
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT = 16
+
+
+def voting_arm(salt: str) -> RubricARM:
+    """A sampled judge whose votes differ: A, B or nothing, from a hash of prompt and vote."""
+
+    def verdict(text: str, vote: int) -> str:
+        k = int(hashlib.sha256(f"{salt}{vote}{text}".encode()).hexdigest(), 16) % 3
+        return "no idea" if k == 2 else judge_output("AB"[k])
+
+    return RubricARM(
+        ScriptedEngine("generator"),
+        ScriptedEngine("judge", judge_fn=verdict, fingerprint=f"scripted-{salt}"),
+        rubric_sampling=SamplingParams(max_new_tokens=64),
+        judge_sampling=SamplingParams(temperature=1.0, max_new_tokens=64),
+        cache=False,
+    )
+
+
+def mini_cfg(tmp_path: Path, **extra) -> t2.Table2Config:
+    overrides = {
+        "out": str(tmp_path / "t2"),
+        "report": str(tmp_path / "reports" / "t2.md"),
+        "train_recipe": str(ROOT / "configs" / "mini.yaml"),
+        "votes": 3,
+        **extra,
+    }
+    return load_config(
+        ROOT / "configs" / "reproduce" / "table2-mini.yaml", overrides, cls=t2.Table2Config
+    )
+
+
+def test_plan_shares_the_sft_and_names_every_export(tmp_path: Path) -> None:
+    cfg = mini_cfg(tmp_path)
+    steps, entries = t2.plan(cfg, Path(cfg.out))
+    names = [s.name for s in steps]
+    assert names[:4] == [
+        "train alternating",
+        "train generator_first",
+        "train no_format_reward",
+        "train joint",
+    ]
+    assert [e.key for e in entries] == [
+        "prompted",
+        "sft",
+        "alternating",
+        "generator_first",
+        "no_format_reward",
+        "joint",
+    ]
+    sft_judge = str(Path(cfg.out) / "train" / "alternating" / "models" / "sft-judge")
+    gen_first = next(s for s in steps if s.name == "train generator_first")
+    assert "--sft.enabled" in gen_first.argv and sft_judge in gen_first.argv
+    assert gen_first.argv[gen_first.argv.index("--order") + 1] == "generator_first"
+    joint = next(e for e in entries if e.key == "joint")
+    assert joint.judge.endswith("cycle1-joint-judge")
+    assert next(e for e in entries if e.key == "alternating").judge.endswith("cycle1-judge")
+    evals = [s for s in steps if s.name.startswith("eval")]
+    assert len(evals) == 6 and all("--votes" in s.argv and "3" in s.argv for s in evals)
+    assert not any(s.done() for s in steps)
+
+
+def test_report_reads_single_and_voting_rows_from_the_runs(tmp_path: Path) -> None:
+    cfg = mini_cfg(tmp_path)
+    root = Path(cfg.out)
+    _, entries = t2.plan(cfg, root)
+    for e in entries:
+        out = t2.eval_dir(root, e.key, "mini", None)
+        config = EvalConfig(judge="rubric-arm", benchmark="mini", votes=3, seed=0)
+        judge = RubricARMJudge("rubric-arm", voting_arm(e.key), {}, votes=3)
+        run_eval(config, out, judge=judge, progress=False)
+    (root / "timings.json").write_text(
+        json.dumps({"eval sft on mini": {"seconds": 12.0, "runs": 1}})
+    )
+    report = t2.write_report(cfg, root, entries, t2.how_lines(cfg))
+    data = json.loads(report.with_suffix(".json").read_text())
+    rows = {r["label"]: r for r in data["rows"]}
+    assert len(rows) == 12
+    arm, arm5 = rows["Rubric-ARM"], rows["Rubric-ARM, voting@3"]
+    assert arm["paper"]["Chat"] == 89.4 and arm5["paper_row"] == "Rubric-ARM voting@5"
+    assert rows["joint (not in the paper)"]["paper"] is None
+
+    out = t2.eval_dir(root, "alternating", "mini", None)
+    records = read_results(out / "records.jsonl")
+    chat = [r for r in records if r["subset"] == "easy-chat"]
+    assert chat, "the first items must include easy-chat pairs"
+
+    def credit(winner, label):
+        return 0.5 if winner is None else float(winner == label)
+
+    def vote0(r):
+        return next(j["winner"] for j in r["judgments"] if j["vote"] == 0)
+
+    single = 100 * sum(credit(vote0(r), r["label"]) for r in chat) / len(chat)
+    voting = 100 * sum(credit(r["winner"], r["label"]) for r in chat) / len(chat)
+    assert arm["cells"]["Chat"]["value"] == pytest.approx(single)
+    assert arm5["cells"]["Chat"]["value"] == pytest.approx(voting)
+    assert arm["cells"]["Chat"]["n"] == len(chat)
+    scores = json.loads((out / "scores.json").read_text())
+    runner_chat = next(m for m in scores["metrics"] if m["name"] == "easy-chat")
+    assert arm5["cells"]["Chat"]["value"] == pytest.approx(100 * runner_chat["value"])
+    assert single != voting or any(vote0(r) != r["winner"] for r in chat)
+
+    text = report.read_text()
+    assert "| Chat (ours) | Chat (paper) |" in text
+    assert "Columns this profile cannot fill: ChatH" in text
+    assert "| **total** | **12** |" in text
+    assert report.with_suffix(".png").stat().st_size > 1000
+    avg = arm["avg"]
+    cells = [arm["cells"][c]["value"] for c in ("Chat", "PPE-IF", "IFBench")]
+    assert avg["value"] == pytest.approx(sum(cells) / 3)
+    assert avg["low"] < avg["value"] < avg["high"]
+
+
+def test_paper_profile_prints_the_plan_and_fails_fast(tmp_path: Path, capsys) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the paper profile would start")
+    cfg = load_config(
+        ROOT / "configs" / "reproduce" / "table2-paper.yaml",
+        {"out": str(tmp_path / "p"), "report": str(tmp_path / "p.md")},
+        cls=t2.Table2Config,
+    )
+    lines: list[str] = []
+    assert t2.reproduce_table2(cfg, log=lines.append) == 2
+    text = "\n".join(lines)
+    assert "train alternating" in text and "accelerate launch" in text
+    assert "build IFBench pairs" in text and "eval released on rewardbench2" in text
+    assert "no CUDA GPU visible" in text
+    assert not (tmp_path / "p").exists()
+
+
+def test_recipe_errors_name_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(t2.InputError, match="unknown variant"):
+        mini_cfg(tmp_path, variants=["alternating", "sideways"])
+    with pytest.raises(t2.InputError, match="unknown column"):
+        mini_cfg(tmp_path, columns={"Nope": {"benchmark": "mini", "metric": "overall"}})
+
+
+def _evalset_runs(tmp_path: Path, order: str) -> EvalSetConfig:
+    cfg = EvalSetConfig(
+        out=str(tmp_path / "es"),
+        report=str(tmp_path / "es.md"),
+        benchmark="mini",
+        limit=LIMIT,
+        order=order,
+        judges=[
+            {"label": "one", "judge": "rubric-arm"},
+            {"label": "two", "judge": "rubric-arm"},
+        ],
+    ).validate()
+    for j in cfg.judges:
+        config = EvalConfig(judge="rubric-arm", benchmark="mini", limit=LIMIT, order=order)
+        judge = RubricARMJudge("rubric-arm", voting_arm(j["label"]), {})
+        run_eval(config, run_dir(cfg, j), judge=judge, progress=False)
+    return cfg
+
+
+def test_position_bias_report(tmp_path: Path) -> None:
+    from rubric_arm.reproduce.position_bias import write_position_report
+
+    cfg = _evalset_runs(tmp_path, "both")
+    report = write_position_report(cfg)
+    rows = json.loads(report.with_suffix(".json").read_text())["rows"]
+    assert [r["judge"] for r in rows] == ["one", "two"]
+    for r in rows:
+        assert r["mixed"]["n"] == LIMIT and r["judgments"] == 2 * LIMIT
+        assert r["variation"]["low"] <= r["variation"]["value"] <= r["variation"]["high"]
+    assert "| one | 16 |" in report.read_text()
+
+
+def test_position_bias_needs_both_orders(tmp_path: Path) -> None:
+    from rubric_arm.reproduce.position_bias import write_position_report
+
+    cfg = _evalset_runs(tmp_path, "random")
+    with pytest.raises(t2.InputError, match="--order both"):
+        write_position_report(cfg)
+
+
+def test_efficiency_report(tmp_path: Path) -> None:
+    from rubric_arm.reproduce.efficiency import write_efficiency_report
+
+    cfg = _evalset_runs(tmp_path, "random")
+    report = write_efficiency_report(cfg)
+    rows = json.loads(report.with_suffix(".json").read_text())["rows"]
+    for r in rows:
+        assert r["prompts"] == LIMIT and r["judgments"] == LIMIT
+        assert r["seconds_per_100_prompts"] == pytest.approx(100 * r["wall_seconds"] / LIMIT)
+        assert r["rubric_cache_hit_rate"] == 0.0
+        assert r["judge_tokens_per_judgment"] > 0
+    text = report.read_text()
+    assert "Hardware:" in text and "JudgeLRM-7B | 25.7" in text
