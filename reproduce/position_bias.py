@@ -83,7 +83,7 @@ def render_png(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.5))
+    fig, ax = plt.subplots(figsize=(8.5, 0.6 * len(rows) + 1.5))
     keys = [
         ("mixed", "mixed", -0.2),
         ("order1", "better first", 0.0),
@@ -100,10 +100,10 @@ def render_png(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r["judge"] for r in rows])
     ax.invert_yaxis()
-    ax.set_xlim(0, 100)
+    ax.set_xlim(-3, 103)
     ax.axvline(50, color="grey", lw=0.5, ls=":")
     ax.set_xlabel("accuracy % with 95% CI")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -367,6 +367,7 @@ def _fmt(cell: dict[str, Any] | None) -> str:
 
 
 def _paper_avg(paper: dict[str, float], cols: list[str]) -> float:
+    """The paper's mean over the columns our row has, so the two Avg cells compare alike."""
     return sum(paper[c] for c in cols) / len(cols)
 
 
@@ -390,7 +391,8 @@ def render_markdown(cfg: Table2Config, rows: list[dict[str, Any]], meta: dict[st
             cells += [_fmt(ours), f"{paper[c]:.1f}" if c in paper else "—"]
             if cfg.profile == "paper":
                 cells.append(_diff(ours, paper.get(c)))
-        pav = _paper_avg(paper, cols) if paper else None
+        filled = [c for c in cols if c in r["cells"]]
+        pav = _paper_avg(paper, filled) if paper and filled else None
         cells += [_fmt(r["avg"]), f"{pav:.1f}" if pav is not None else "—"]
         if cfg.profile == "paper":
             cells.append(_diff(r["avg"], pav))
@@ -399,7 +401,7 @@ def render_markdown(cfg: Table2Config, rows: list[dict[str, Any]], meta: dict[st
     lines.append(
         "Cells: accuracy in % with a 95% percentile bootstrap CI (10,000 resamples, seeded); "
         "Avg is the mean of the columns shown, its CI a normal approximation from the column "
-        "CIs. The paper's Avg here is recomputed over the same columns"
+        "CIs. The paper's Avg here is recomputed over the columns the row has"
         + (" (its published 10-column Avg is in PAPER.md)." if unfilled else ".")
     )
     if cfg.profile == "paper":
@@ -477,7 +479,11 @@ def render_png(cfg: Table2Config, rows: list[dict[str, Any]], path: Path) -> Non
                     capsize=3,
                 )
             paper = r["paper"] or {}
-            pv = _paper_avg(paper, list(cfg.columns)) if col == "Avg" and paper else paper.get(col)
+            filled = [c for c in cfg.columns if c in r["cells"]]
+            if col == "Avg":
+                pv = _paper_avg(paper, filled) if paper and filled else None
+            else:
+                pv = paper.get(col)
             if pv is not None:
                 ax.plot(pv, y, "x", color="tab:red")
         ax.set_title(col)
