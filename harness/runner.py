@@ -51,7 +51,8 @@ class EvalConfig:
         return {"format": RUN_FORMAT, **self.__dict__}
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """HEAD of the checkout this package runs from, or None outside git."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -174,7 +175,7 @@ def run_eval(
         "versions": package_versions(),
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "tokens": _token_totals(records),
         "wall_seconds": round(wall, 3),
         "resumed_from_pairs": resumed_from,

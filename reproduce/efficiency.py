@@ -8,12 +8,12 @@ to 100 prompts; a run whose rubric cache was filled by an earlier run shows what
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rubric_arm.harness.paper import TABLE7_SECONDS
 from rubric_arm.reproduce.evalset import EvalSetConfig, FinishedRun, hardware_line, read_runs
+from rubric_arm.reproduce.steps import write_outputs
 
 
 def run_figures(run: FinishedRun) -> dict[str, Any]:
@@ -117,10 +117,7 @@ def render_png(rows: list[dict[str, Any]], path: Path) -> None:
 def write_efficiency_report(cfg: EvalSetConfig) -> Path:
     rows = [run_figures(run) for run in read_runs(cfg)]
     hardware = hardware_line()
-    report = Path(cfg.report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(render(cfg, rows, hardware), encoding="utf-8")
-    render_png(rows, report.with_suffix(".png"))
     payload = {"profile": cfg.profile, "hardware": hardware, "config": cfg.__dict__, "rows": rows}
-    report.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    return report
+    return write_outputs(
+        Path(cfg.report), render(cfg, rows, hardware), lambda p: render_png(rows, p), payload
+    )

@@ -5,13 +5,13 @@ their mean, percentage points) with a bootstrap CI over pairs."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rubric_arm.errors import InputError
 from rubric_arm.harness.paper import TABLE13_VARIATION
 from rubric_arm.reproduce.evalset import EvalSetConfig, FinishedRun, read_runs
+from rubric_arm.reproduce.steps import write_outputs
 
 NAMES = {
     "mixed": "position: mixed",
@@ -111,10 +111,7 @@ def render_png(rows: list[dict[str, Any]], path: Path) -> None:
 
 def write_position_report(cfg: EvalSetConfig) -> Path:
     rows = [run_figures(run) for run in read_runs(cfg)]
-    report = Path(cfg.report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(render(cfg, rows), encoding="utf-8")
-    render_png(rows, report.with_suffix(".png"))
     payload = {"profile": cfg.profile, "config": cfg.__dict__, "rows": rows}
-    report.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    return report
+    return write_outputs(
+        Path(cfg.report), render(cfg, rows), lambda p: render_png(rows, p), payload
+    )

@@ -261,12 +261,12 @@ def load_baselines(path: Path = BASELINES) -> dict[str, Any]:
 
 
 def write_baselines(figures: list[Figure], path: Path = BASELINES) -> dict[str, Any]:
-    from rubric_arm.harness.runner import _git_commit
+    from rubric_arm.harness.runner import git_commit
 
     data = {
         "format": BASELINE_FORMAT,
         "written_by": "make update-baselines",
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "tolerances": {
             "frozen": "0: the same texts parsed and scored again; any drop is a code change",

@@ -77,3 +77,15 @@ def run_steps(
             )
         log(f"  done in {seconds:.0f} s")
     return timings
+
+
+def write_outputs(
+    report: Path, markdown: str, draw: Callable[[Path], None], payload: dict[str, Any]
+) -> Path:
+    """A target's three outputs beside each other: report.md, report.png (drawn by `draw`) and
+    report.json (every number in the Markdown)."""
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(markdown, encoding="utf-8")
+    draw(report.with_suffix(".png"))
+    report.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return report

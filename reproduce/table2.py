@@ -24,7 +24,7 @@ from rubric_arm.errors import InputError
 from rubric_arm.harness.benchmarks import Metric, get_benchmark, score
 from rubric_arm.harness.paper import COLUMN_TITLES, COLUMNS, paper_row
 from rubric_arm.reproduce.preflight import preflight
-from rubric_arm.reproduce.steps import Step, format_plan, load_timings, run_steps
+from rubric_arm.reproduce.steps import Step, format_plan, load_timings, run_steps, write_outputs
 from rubric_arm.verdict import majority_vote
 
 # variant key -> (row label, paper row for one sample, paper row for voting@5, trainer switches)
@@ -506,13 +506,13 @@ def write_report(cfg: Table2Config, root: Path, entries: list[Entry], how: list[
         "timings": timings,
         "total_seconds": sum(t["seconds"] for t in timings.values()),
     }
-    report = Path(cfg.report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(render_markdown(cfg, rows, meta), encoding="utf-8")
-    render_png(cfg, rows, report.with_suffix(".png"))
     payload = {"profile": cfg.profile, "config": cfg.__dict__, "rows": rows, **meta}
-    report.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    return report
+    return write_outputs(
+        Path(cfg.report),
+        render_markdown(cfg, rows, meta),
+        lambda p: render_png(cfg, rows, p),
+        payload,
+    )
 
 
 def how_lines(cfg: Table2Config) -> list[str]:
