@@ -301,8 +301,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         else:
             from rubric_arm.reproduce.bench_summary import write_summary
 
-            merged = write_summary(Path(args.output).parent if args.output else Path("reports"))
-            print(f"wrote reports/bench.json and bench.md (missing parts: {merged['missing']})")
+            reports = Path(args.output).parent if args.output else Path("reports")
+            merged = write_summary(reports)
+            print(f"wrote {reports}/bench.json and bench.md (missing parts: {merged['missing']})")
         return 0
     if args.what == "stats":
         from rubric_arm.harness.bench_stats import run_stats_bench

@@ -1,0 +1,77 @@
+"""`rubric-arm bench train` figures read from a run folder, and `bench summary`'s merge of the
+sub-benchmark reports (a missing part is named, never silently dropped)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rubric_arm.reproduce.bench_summary import write_summary
+from rubric_arm.reproduce.bench_train import phase_throughput, render_markdown
+
+
+def write_run(run: Path) -> None:
+    run.mkdir(parents=True)
+    phases = {
+        "sft-generator": {"seconds": 20.0},
+        "cycle1-judge": {"seconds": 9.0},
+        "cycle1-generator": {"seconds": 5.0},
+    }
+    (run / "state.json").write_text(json.dumps({"phases": phases}), encoding="utf-8")
+    rows = [
+        {"phase": "sft-generator", "step": 1, "num_tokens": 100.0},
+        {"phase": "sft-generator", "step": 2, "num_tokens": 200.0},
+        {"phase": "sft-generator", "step": 3, "num_tokens": 300.0},
+        {"phase": "sft-generator", "step": 4, "num_tokens": 400.0},
+        {"phase": "cycle1-judge", "event": "data", "step": 99, "rubrics_cached": 0},
+        {"phase": "cycle1-judge", "step": 1, "step_time": 1.0, "num_tokens": 50.0},
+        {"phase": "cycle1-judge", "step": 2, "step_time": 2.0, "num_tokens": 90.0},
+        {"phase": "cycle1-judge", "step": 3, "step_time": 3.0, "num_tokens": 130.0},
+        {"summary": "no phase"},
+    ]
+    lines = [json.dumps(r) for r in rows]
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_phase_throughput_per_phase(tmp_path: Path) -> None:
+    write_run(tmp_path / "run")
+    rows = {r["phase"]: r for r in phase_throughput(tmp_path / "run")}
+    assert list(rows) == ["sft-generator", "cycle1-judge", "cycle1-generator"]
+    sft = rows["sft-generator"]
+    assert (sft["steps"], sft["seconds_per_step"], sft["sft_tokens_per_second"]) == (4, 5.0, 20.0)
+    assert sft["trainer_step_seconds"] is None
+    judge = rows["cycle1-judge"]
+    # The data event's step is not an optimiser step; GRPO phases report no SFT tokens/s.
+    assert (judge["steps"], judge["seconds_per_step"]) == (3, 3.0)
+    assert judge["trainer_step_seconds"] == 2.0 and judge["sft_tokens_per_second"] is None
+    gen = rows["cycle1-generator"]
+    assert gen["steps"] == 0 and gen["seconds_per_step"] is None
+
+    md = render_markdown({"tiny": list(rows.values())})
+    assert "| sft-generator | 20.0 | 4 | 5.0 | — | 20.0 |" in md
+    assert "| cycle1-generator | 5.0 | 0 | — | — | — |" in md
+
+
+def test_phase_throughput_without_metrics(tmp_path: Path) -> None:
+    write_run(tmp_path / "run")
+    (tmp_path / "run" / "metrics.jsonl").unlink()
+    rows = phase_throughput(tmp_path / "run")
+    assert [r["steps"] for r in rows] == [0, 0, 0]
+    assert all(r["seconds_per_step"] is None for r in rows)
+
+
+def test_summary_merges_present_parts_and_names_missing(tmp_path: Path) -> None:
+    (tmp_path / "bench_engine.json").write_text(json.dumps({"tok_s": 12.5}), encoding="utf-8")
+    (tmp_path / "bench_engine.md").write_text("# Engine benchmark\n\n| a | b |\n", encoding="utf-8")
+    (tmp_path / "bench_stats.json").write_text(json.dumps({"seconds": {"bca": 0.1}}), "utf-8")
+
+    merged = write_summary(tmp_path)
+    assert merged["engine"] == {"tok_s": 12.5}
+    assert merged["bootstrap"] == {"seconds": {"bca": 0.1}}
+    assert merged["missing"] == ["harness", "serve", "training"]
+    assert json.loads((tmp_path / "bench.json").read_text(encoding="utf-8")) == merged
+    md = (tmp_path / "bench.md").read_text(encoding="utf-8")
+    assert md.startswith("# Benchmarks (`make bench`)")
+    assert "\n## Engine benchmark\n" in md and "| a | b |" in md
+    assert "## GPU" in md and merged["gpu"] in md
+    assert md.rstrip().endswith("Not run: harness, serve, training.")
