@@ -84,8 +84,8 @@ reproduce-position-bias: models
 	$(BIN)/rubric-arm reproduce position-bias \
 		--config configs/reproduce/position-bias-$(PROFILE).yaml $(REPRO_FLAGS)
 
-# Every performance figure, then one summary (reports/bench.json + bench.md). About 15 minutes
-# on 2 cores: the tiny and mini-smoke training runs are most of it.
+# Every performance figure, then one summary (reports/bench.json + bench.md). 23 minutes on 2
+# cores (measured); the engine part's raw model.generate baseline is most of it.
 bench: models
 	$(BIN)/rubric-arm bench stats
 	$(BIN)/rubric-arm bench engine
