@@ -48,7 +48,7 @@ def write_summary(reports: Path = Path("reports")) -> dict[str, Any]:
             body = md.read_text(encoding="utf-8").strip().splitlines()
             lines += ["#" + line if line.startswith("#") else line for line in body]
             lines.append("")
-    lines += ["## GPU", "", gpu_line(), ""]
+    lines += ["## GPU", "", merged["gpu"], ""]
     if merged["missing"]:
         lines.append(f"Not run: {', '.join(merged['missing'])}.")
     (reports / "bench.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
