@@ -17,11 +17,17 @@ from rubric_arm.presets import Preset, get_preset
 from rubric_arm.rubric import parse_rubric
 from rubric_arm.templates import Template, load_template
 from rubric_arm.types import (
+    DECODINGS,
+    VERDICT_RULES,
     Chat,
+    Constraint,
+    Decoding,
     PreferencePair,
     Prompt,
     Rubric,
     SamplingParams,
+    VerdictProbe,
+    VerdictRule,
     Winner,
     prompt_text,
     validate_prompt,
@@ -103,6 +109,8 @@ class Judgment:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    p_a: float | None = None
+    forced_tokens: int = 0
 
     @classmethod
     def from_text(
@@ -116,13 +124,20 @@ class Judgment:
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
         finish_reason: str = "stop",
+        label_probs: dict[str, float] | None = None,
+        forced_tokens: int = 0,
     ) -> Judgment:
-        """Parse one judge output and map its winner back to the pair's own labels. `direct`
-        judges have no rubric, so only a parsed winner counts as well-formed."""
+        """Parse one judge output and map its winner (and P(A) at the verdict, from
+        `label_probs` of the shown order) back to the pair's own labels. `direct` judges have no
+        rubric, so only a parsed winner counts as well-formed."""
         verdict = parse_verdict(text, n_criteria)
         winner = verdict.winner
         if order == "BA" and winner is not None:
             winner = "B" if winner == "A" else "A"
+        p_a = None
+        if label_probs and "A" in label_probs:
+            shown = float(label_probs["A"])
+            p_a = round(shown if order == "AB" else 1.0 - shown, 6)
         return cls(
             order=order,
             vote=vote,
@@ -134,7 +149,26 @@ class Judgment:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             finish_reason=finish_reason,
+            p_a=p_a,
+            forced_tokens=forced_tokens,
         )
+
+
+def mean_p_a(judgments: Sequence[Judgment]) -> float | None:
+    """P(response_a better) averaged over the samples and orders that recorded one."""
+    probs = [j.p_a for j in judgments if j.p_a is not None]
+    return round(sum(probs) / len(probs), 6) if probs else None
+
+
+def decide(judgments: Sequence[Judgment], rule: VerdictRule = "vote") -> Winner | None:
+    """The pair's winner: strict majority of parsed votes, or (`prob`) the side of the mean
+    P(A) over samples and orders (None at exactly 0.5 or without probabilities)."""
+    if rule == "prob":
+        p = mean_p_a(judgments)
+        if p is None or p == 0.5:
+            return None
+        return "A" if p > 0.5 else "B"
+    return majority_vote([j.winner for j in judgments])
 
 
 @dataclass
@@ -159,6 +193,9 @@ class JudgeRecord:
     generator_template: str | None = None
     judge_template: str | None = None
     judge_seconds: float = 0.0
+    decoding: str = "free"
+    verdict_rule: str = "vote"
+    p_a: float | None = None
 
     @property
     def parse_failures(self) -> int:
@@ -203,7 +240,16 @@ class RubricARM:
         cache: RubricCache | bool | None = True,
         max_context: int | None = None,
         engine_kwargs: dict[str, Any] | None = None,
+        decoding: Decoding = "free",
+        verdict: VerdictRule = "vote",
+        max_rubric_items: int = 8,
     ) -> None:
+        if decoding not in DECODINGS:
+            raise InputError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
+        if verdict not in VERDICT_RULES:
+            raise InputError(f"verdict must be one of {VERDICT_RULES}, got {verdict!r}")
+        if int(max_rubric_items) < 1:
+            raise InputError(f"max_rubric_items must be >= 1, got {max_rubric_items}")
         kwargs = engine_kwargs or {}
         self.generator_engine = (
             generator if isinstance(generator, Engine) else load_engine(generator, engine, **kwargs)
@@ -226,6 +272,25 @@ class RubricARM:
             self.cache = RubricCache(None, enabled=cache is not False and cache is not None)
         self.max_context = max_context
         self.default_votes = 1
+        self.decoding: Decoding = decoding
+        self.verdict: VerdictRule = verdict
+        self.max_rubric_items = int(max_rubric_items)
+        if decoding == "constrained":
+            for role, engine, template in (
+                ("generator", self.generator_engine, self.generator_template),
+                ("judge", self.judge_engine, self.judge_template),
+            ):
+                if role == "generator" and not self.uses_rubrics:
+                    continue
+                if not getattr(engine, "supports_constraints", False):
+                    raise InputError(
+                        f"the {engine.name} engine cannot constrain decoding: use decoding=free"
+                    )
+                if template.grammar is None:
+                    raise InputError(
+                        f"template {template.name!r} declares no grammar: decoding=constrained "
+                        f"needs one (a format name or EBNF under 'grammar:'), or use decoding=free"
+                    )
 
     @classmethod
     def from_preset(cls, name: str | Preset, **overrides: Any) -> RubricARM:
@@ -243,6 +308,9 @@ class RubricARM:
             judge_template=preset.judge_template,
             rubric_sampling=preset.rubric_sampling,
             judge_sampling=preset.judge_sampling,
+            decoding=preset.decoding,
+            verdict=preset.verdict,
+            max_rubric_items=preset.max_rubric_items,
             **passthrough,
         )
         arm.default_votes = preset.votes
@@ -265,12 +333,16 @@ class RubricARM:
             unique.setdefault(prompt_key(p), p)
         fingerprint = self.generator_engine.fingerprint
         sampling = self.rubric_sampling
+        constraint = self.rubric_constraint()
+        sampling_key = sampling.key()
+        if constraint is not None:
+            sampling_key = {**sampling_key, "decoding": "constrained", "grammar": constraint.key}
         keys = {
             pk: cache_key(
                 model_fingerprint=fingerprint,
                 template_version=self.generator_template.version,
                 prompt=p,
-                sampling=sampling.key(),
+                sampling=sampling_key,
             )
             for pk, p in unique.items()
         }
@@ -294,7 +366,12 @@ class RubricARM:
             if not sampling.greedy and sampling.seed is None:
                 params = replace(params, seed=stable_hash("rubric"))
             start = time.perf_counter()
-            outs = self.generator_engine.generate(chats, params, desc=desc)
+            outs = self.generator_engine.generate(
+                chats,
+                params,
+                desc=desc,
+                constraints=None if constraint is None else [constraint] * len(chats),
+            )
             per_item = (time.perf_counter() - start) / len(todo)
             entries = []
             for pk, out in zip(todo, outs, strict=False):
@@ -304,6 +381,8 @@ class RubricARM:
                     "prompt_tokens": c.prompt_tokens,
                     "completion_tokens": c.completion_tokens,
                     "finish_reason": c.finish_reason,
+                    "forced_tokens": c.forced_tokens,
+                    "decoding": self.decoding,
                     "seconds": per_item,
                 }
                 results[pk] = _rubric_result(c.text, cached=False, meta=meta)
@@ -312,6 +391,26 @@ class RubricARM:
                 entries, model=fingerprint, template=self.generator_template.version
             )
         return [results[prompt_key(p)] for p in prompts]
+
+    def rubric_constraint(self) -> Constraint | None:
+        """The rubric grammar under constrained decoding (None when decoding is free)."""
+        if self.decoding != "constrained":
+            return None
+        fmt = self.generator_template.output_format(None, {"max_items": self.max_rubric_items})
+        if fmt is None:
+            return None
+        engine = self.generator_engine
+        return fmt.constraint(self.rubric_sampling.max_new_tokens, engine.count_tokens)
+
+    def judge_constraint(self, rubric: Rubric) -> Constraint | None:
+        """The judgment grammar for `rubric` under constrained decoding (None when free)."""
+        if self.decoding != "constrained":
+            return None
+        fmt = self.judge_template.output_format(rubric if self.uses_rubrics else None)
+        if fmt is None:
+            return None
+        engine = self.judge_engine
+        return fmt.constraint(self.judge_sampling.max_new_tokens, engine.count_tokens)
 
     def generator_chat(self, prompt: Prompt) -> Chat:
         """The rubric generator's chat for one prompt."""
@@ -327,12 +426,14 @@ class RubricARM:
         seed: int = 0,
         rubrics: Sequence[RubricResult | Rubric | str] | None = None,
         desc: str = "judge",
+        verdict: VerdictRule | None = None,
     ) -> list[JudgeRecord]:
         """Judge every pair (one batched engine call for the whole stage) and return records.
 
         order: "as_given" keeps response_a as Response A; "random" swaps each pair with a
         probability of 1/2, seeded per pair id; "both" judges each pair in both orders.
-        votes: judge samples per order; the winner is the strict majority of all samples.
+        votes: judge samples per order; the winner is the strict majority of all samples, or
+        with verdict="prob" (default: the instance's `verdict`) the side of the mean P(A).
         Rows that fail validation come back as records with status "invalid_input".
         """
         if order not in ORDERS:
@@ -367,6 +468,7 @@ class RubricARM:
 
         jobs: list[tuple[int, str]] = []
         chats: list[Chat] = []
+        constraints: list[Constraint | None] = []
         for (i, pair), rr in zip(valid, rubric_results, strict=False):
             rec = records[i]
             rec.rubric = rr.to_dict() if self.uses_rubrics else None
@@ -386,6 +488,8 @@ class RubricARM:
             else:
                 jobs.extend((i, o) for o, _ in item_chats)
                 chats.extend(chat for _, chat in item_chats)
+                constraint = self.judge_constraint(rr.rubric)
+                constraints.extend(constraint for _ in item_chats)
 
         if chats:
             params = replace(
@@ -394,7 +498,13 @@ class RubricARM:
                 seed=None if self.judge_sampling.greedy else stable_hash(seed, "judge"),
             )
             start = time.perf_counter()
-            outs = self.judge_engine.generate(chats, params, desc=desc)
+            outs = self.judge_engine.generate(
+                chats,
+                params,
+                desc=desc,
+                constraints=constraints if self.decoding == "constrained" else None,
+                probe=VerdictProbe(),
+            )
             per_item = (time.perf_counter() - start) / len(chats)
             for (i, o), samples in zip(jobs, outs, strict=False):
                 rec = records[i]
@@ -411,12 +521,20 @@ class RubricARM:
                         prompt_tokens=c.prompt_tokens,
                         completion_tokens=c.completion_tokens,
                         finish_reason=c.finish_reason,
+                        label_probs=c.label_probs,
+                        forced_tokens=c.forced_tokens,
                     )
                     for v, c in enumerate(samples)
                 )
+        rule = self.verdict if verdict is None else verdict
+        if rule not in VERDICT_RULES:
+            raise InputError(f"verdict must be one of {VERDICT_RULES}, got {rule!r}")
         for rec in records:
+            rec.decoding = self.decoding
+            rec.verdict_rule = rule
             if rec.status == "ok":
-                rec.winner = majority_vote([j.winner for j in rec.judgments])
+                rec.p_a = mean_p_a(rec.judgments)
+                rec.winner = decide(rec.judgments, rule)
                 if rec.label is not None:
                     rec.correct = rec.winner == rec.label
         return records

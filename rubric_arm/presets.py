@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rubric_arm.errors import InputError
-from rubric_arm.types import SamplingParams
+from rubric_arm.types import Decoding, SamplingParams, VerdictRule
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,9 @@ class Preset:
     judge_sampling: SamplingParams = field(default_factory=SamplingParams)
     votes: int = 1
     description: str = ""
+    decoding: Decoding = "free"
+    verdict: VerdictRule = "vote"
+    max_rubric_items: int = 8
 
     def with_overrides(self, **overrides: Any) -> Preset:
         """A copy with the non-None overrides applied (unknown keys are an error)."""
@@ -55,6 +58,9 @@ PRESETS: dict[str, Preset] = {
             # A 135M model sampled at T=1 mostly produces noise; greedy keeps it readable.
             judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=448),
             description="embedded SmolLM2-135M-Instruct for both roles (prompted, CPU, offline)",
+            # Free decoding never reaches a Winner line at 135M (0 of 52 held-out pairs).
+            decoding="constrained",
+            max_rubric_items=5,
         ),
         Preset(
             name="tiny",
@@ -63,6 +69,8 @@ PRESETS: dict[str, Preset] = {
             rubric_sampling=SamplingParams(temperature=0.0, max_new_tokens=48),
             judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64),
             description="random-init test model built locally (tests only; output is noise)",
+            decoding="constrained",
+            max_rubric_items=3,
         ),
         _PAPER,
         replace(

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from rubric_arm.errors import InputError
-from rubric_arm.types import Chat
+from rubric_arm.formats import OutputFormat, build_format, format_names
+from rubric_arm.types import Chat, Rubric
 
 ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "generator": ("prompt",),
@@ -23,7 +24,7 @@ ROLE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 _PLACEHOLDER = re.compile(r"\{(prompt|rubric|response_a|response_b)\}")
 _LOOKALIKE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,40})\}")
-_YAML_KEYS = frozenset({"name", "role", "version", "system", "user"})
+_YAML_KEYS = frozenset({"name", "role", "version", "system", "user", "grammar"})
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -37,13 +38,18 @@ def _placeholders(text: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Template:
-    """A chat prompt with literal {field} placeholders; `version` changes whenever the text does."""
+    """A chat prompt with literal {field} placeholders; `version` changes whenever the text does.
+
+    `grammar` declares the output: a registered format name (`rubric`, `judge`, `judge-general`,
+    `direct`, see rubric_arm.formats), EBNF text with a `root` rule, or None (free decoding only).
+    """
 
     name: str
     role: str
     user: str
     system: str | None = None
     declared_version: str = "1"
+    grammar: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLE_FIELDS:
@@ -56,12 +62,34 @@ class Template:
         if self.system is not None and not isinstance(self.system, str):
             raise InputError(f"template {self.name!r}: system must be a string")
         _check_role_fit(self.name, self.role, (self.system or "") + "\n" + self.user)
+        if self.grammar is not None:
+            if not isinstance(self.grammar, str) or not self.grammar.strip():
+                raise InputError(f"template {self.name!r}: grammar must be a format name or EBNF")
+            if "::=" not in self.grammar and self.grammar not in format_names():
+                raise InputError(
+                    f"template {self.name!r}: grammar {self.grammar!r} is neither a known format "
+                    f"({', '.join(format_names())}) nor EBNF text with a root rule"
+                )
 
     @property
     def version(self) -> str:
-        """Name, declared version and a hash of the text: a cache key that follows every edit."""
+        """Name, declared version and a hash of the text (grammar included): a cache key that
+        follows every edit."""
         body = f"{self.system or ''}\x00{self.user}".encode()
+        if self.grammar is not None:
+            body += b"\x00" + self.grammar.encode()
         return f"{self.name}@{self.declared_version}+{hashlib.sha256(body).hexdigest()[:10]}"
+
+    def output_format(
+        self, rubric: Rubric | None = None, settings: dict[str, Any] | None = None
+    ) -> OutputFormat | None:
+        """The grammar of this template's output (for `rubric` when the format is built per
+        rubric), or None when the template declares none."""
+        if self.grammar is None:
+            return None
+        if "::=" in self.grammar:
+            return OutputFormat(f"{self.name}-grammar", self.grammar)
+        return build_format(self.grammar, rubric, settings)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -145,7 +173,12 @@ def _from_mapping(data: Any, default_name: str, where: str) -> Template:
     name = str(data.get("name") or default_name)
     role = data.get("role") or infer_role((system or "") + "\n" + user, name)
     version = data.get("version")
-    return Template(name, str(role), user, system, "1" if version is None else str(version))
+    grammar = data.get("grammar")
+    if grammar is not None and not isinstance(grammar, str):
+        raise InputError(f"{where}: 'grammar' must be a format name or EBNF text")
+    return Template(
+        name, str(role), user, system, "1" if version is None else str(version), grammar
+    )
 
 
 def _read(path: Path) -> str:

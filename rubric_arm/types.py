@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -13,6 +14,10 @@ Chat = list[Message]
 Prompt = str | Chat
 Winner = Literal["A", "B"]
 CriterionKind = Literal["hard_rule", "principle"]
+Decoding = Literal["constrained", "free"]
+DECODINGS: tuple[str, ...] = ("constrained", "free")
+VerdictRule = Literal["vote", "prob"]
+VERDICT_RULES: tuple[str, ...] = ("vote", "prob")
 
 ROLES = ("system", "user", "assistant")
 
@@ -248,11 +253,65 @@ class SamplingParams:
         return d
 
 
+@dataclass(frozen=True)
+class Constraint:
+    """The grammar one generation must follow (EBNF as xgrammar and vLLM read it, root `root`).
+
+    `line_tokens` caps each free-text span in tokens (engines that run their own decode loop
+    force the span's end once it is spent, so an output cannot loop); `end_chars` are the
+    characters that end a free-text span. Engines that cannot count tokens per span use
+    `bounded()`, the same grammar with every free-text rule bounded in characters.
+    """
+
+    grammar: str
+    name: str = "custom"
+    line_tokens: int | None = None
+    end_chars: str = "\n"
+    bounded_chars: int | None = None
+
+    @property
+    def key(self) -> str:
+        """A short stable id of the grammar text (what compiled grammars are cached by)."""
+        return hashlib.sha256(self.grammar.encode()).hexdigest()[:16]
+
+    def bounded(self) -> str:
+        """The grammar with each free-text tail `NAME_tail ::= [...]*` bounded to `bounded_chars`."""
+        if self.bounded_chars is None:
+            return self.grammar
+        bound = "{0," + str(int(self.bounded_chars)) + "}"
+        lines = []
+        for line in self.grammar.splitlines():
+            head, sep, body = line.partition("::=")
+            if sep and head.strip().endswith("_tail") and body.rstrip().endswith("]*"):
+                line = head + sep + body.rstrip()[:-1] + bound
+            lines.append(line)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class VerdictProbe:
+    """Where to read a verdict's probability: the token right after text matching `cue`.
+
+    At that position the engine records the probability of each label (summed over the token
+    spellings of it, e.g. "A" and " A"), renormalised over the labels.
+    """
+
+    cue: str = r"Winner[ \t*_`]{0,4}[:\uff1a][ \t*_`]{0,4}(?:Response[ \t]{0,2})?$"
+    labels: tuple[str, ...] = ("A", "B")
+
+
 @dataclass
 class Completion:
-    """One generated text with its token counts."""
+    """One generated text with its token counts.
+
+    `forced_tokens` of `completion_tokens` were appended because a grammar allowed nothing
+    else (not sampled); `label_probs` holds the verdict probabilities a VerdictProbe read
+    (None when the cue never appeared before a label token).
+    """
 
     text: str
     prompt_tokens: int
     completion_tokens: int
     finish_reason: Literal["stop", "length"] = "stop"
+    forced_tokens: int = 0
+    label_probs: dict[str, float] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from rubric_arm.engines.base import Engine
 from rubric_arm.types import Chat, Completion, SamplingParams
@@ -56,7 +57,13 @@ class ScriptedEngine(Engine):
         self.calls: list[tuple[list[Chat], SamplingParams]] = []
 
     def generate(
-        self, chats: Sequence[Chat], params: SamplingParams, *, desc: str | None = None
+        self,
+        chats: Sequence[Chat],
+        params: SamplingParams,
+        *,
+        desc: str | None = None,
+        constraints: Sequence[Any] | None = None,
+        probe: Any = None,
     ) -> list[list[Completion]]:
         self.calls.append((list(chats), params))
         out = []

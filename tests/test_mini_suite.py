@@ -36,7 +36,9 @@ class PolicyEngine:
     def __init__(self) -> None:
         self.calls = 0
 
-    def generate(self, chats: Sequence[Chat], params: SamplingParams, *, desc: str | None = None):
+    def generate(
+        self, chats: Sequence[Chat], params: SamplingParams, *, desc: str | None = None, **kwargs
+    ):
         self.calls += 1
         return [
             [

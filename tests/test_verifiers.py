@@ -79,7 +79,9 @@ class YesNoEngine:
 
     fingerprint = "yes-no"
 
-    def generate(self, chats: Sequence[Chat], params: SamplingParams, *, desc: str | None = None):
+    def generate(
+        self, chats: Sequence[Chat], params: SamplingParams, *, desc: str | None = None, **kwargs
+    ):
         out = []
         for chat in chats:
             text = chat[0]["content"]
@@ -148,7 +150,7 @@ def test_balance_labels_is_exact_and_order_free() -> None:
 class CountingEngine:
     fingerprint = "count"
 
-    def generate(self, chats, params, *, desc=None):
+    def generate(self, chats, params, *, desc=None, **kwargs):
         return [[Completion(f"answer {k}", 1, 1) for k in range(params.n)] for _ in chats]
 
 

@@ -51,7 +51,7 @@ class TokenizerView(HFTokenizerEngine):
         self.fingerprint = fingerprint
         self.name = "tokenizer"
 
-    def generate(self, chats: Any, params: Any, *, desc: str | None = None) -> Any:
+    def generate(self, chats: Any, params: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a TokenizerView only renders prompts")
 
 

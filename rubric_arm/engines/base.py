@@ -5,28 +5,39 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from rubric_arm.types import Chat, Completion, SamplingParams
+from rubric_arm.types import Chat, Completion, Constraint, SamplingParams, VerdictProbe
 
 
 class Engine(ABC):
     """Generates completions for a batch of chats with one model.
 
     `fingerprint` identifies the weights (it goes into cache keys); `context_length` is the
-    model's maximum number of positions, used to budget prompts against `max_new_tokens`.
+    model's maximum number of positions, used to budget prompts against `max_new_tokens`;
+    `supports_constraints` says whether `generate` can follow a grammar per chat.
     """
 
     name: str
     fingerprint: str
     context_length: int
+    supports_constraints: bool = False
 
     @abstractmethod
     def generate(
-        self, chats: Sequence[Chat], params: SamplingParams, *, desc: str | None = None
+        self,
+        chats: Sequence[Chat],
+        params: SamplingParams,
+        *,
+        desc: str | None = None,
+        constraints: Sequence[Constraint | None] | None = None,
+        probe: VerdictProbe | None = None,
     ) -> list[list[Completion]]:
         """Return `params.n` completions for every chat, in input order.
 
         Chats are rendered through the model's chat template (Qwen3 thinking off).
-        `desc` labels the progress bar shown for long batches.
+        `desc` labels the progress bar shown for long batches. `constraints[i]` (if given and
+        not None) is the grammar chat i's output must follow; an engine without
+        `supports_constraints` raises InputError for one. `probe` asks for the verdict label
+        probabilities (`Completion.label_probs`) where the engine can read them.
         """
 
     @abstractmethod

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from rubric_arm.engines.hf_tokens import HFTokenizerEngine
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.models import load_tokenizer, model_fingerprint
-from rubric_arm.types import Chat, Completion, SamplingParams
+from rubric_arm.types import Chat, Completion, Constraint, SamplingParams, VerdictProbe
 
 # Below this many shared leading tokens, running them once is not worth a separate forward pass.
 _MIN_SHARED_PREFIX = 32
@@ -50,6 +50,11 @@ class _Request:
     limit: int
     out: list[int] = field(default_factory=list)
     finish: str = "length"
+    grammar: Any = None
+    prompt_tokens: int = 0
+    forced: int = 0
+    stop_token: bool = False
+    label_probs: dict[str, float] | None = None
 
 
 @functools.cache
@@ -87,6 +92,17 @@ def _slab_layer_class() -> type:
             self.buf_v = self.buf_v.index_select(0, indices)
             self._view()
 
+        def reserve(self, columns: int) -> None:
+            """Make room for at least `columns` positions (reallocates when short)."""
+            have = self.buf_k.shape[2]
+            if columns <= have:
+                return
+            grow = max(columns - have, have // 2)
+            pad = (0, 0, 0, grow)
+            self.buf_k = torch.nn.functional.pad(self.buf_k, pad)
+            self.buf_v = torch.nn.functional.pad(self.buf_v, pad)
+            self._view()
+
     return SlabLayer
 
 
@@ -102,7 +118,10 @@ class TransformersEngine(HFTokenizerEngine):
     """Generation with a local transformers model folder (see the module doc for what it adds).
 
     `batch_size` caps the sequences decoded together; `kv_cache_gb` caps their KV cache (long
-    prompts get smaller batches); `prefill_tokens` caps the tokens of one prefill forward pass.
+    prompts get smaller batches); `prefill_tokens` caps the tokens of one prefill forward pass;
+    `jump_tokens` caps the tokens of one decode step when rows feed runs of grammar-forced text
+    (a row feeds up to jump_tokens / rows of them at once, so a lone row takes a whole run in
+    one forward while a full batch, already compute-bound, feeds them one a step).
     """
 
     name = "transformers"
@@ -118,6 +137,7 @@ class TransformersEngine(HFTokenizerEngine):
         attn_implementation: str = "sdpa",
         kv_cache_gb: float = 6.0,
         prefill_tokens: int = 8192,
+        jump_tokens: int = 64,
         progress: bool = True,
     ) -> None:
         from transformers import AutoModelForCausalLM
@@ -136,7 +156,9 @@ class TransformersEngine(HFTokenizerEngine):
         self.prefill_tokens = prefill_tokens
         self.progress = progress
         self.device = torch.device(device)
+        self.jump_tokens = jump_tokens
         self._lock = threading.Lock()
+        self._grammars: Any = None
 
         self.tokenizer = load_tokenizer(self.path)
         self.model = AutoModelForCausalLM.from_pretrained(
@@ -191,11 +213,36 @@ class TransformersEngine(HFTokenizerEngine):
 
     # ------------------------------------------------------------------ generation
 
+    supports_constraints = True
+
+    def grammar_runtime(self) -> Any:
+        """The xgrammar state of this engine's tokenizer (built on first use)."""
+        if self._grammars is None:
+            from rubric_arm.engines.constrained import GrammarRuntime
+
+            vocab = int(self.model.get_output_embeddings().weight.shape[0])
+            self._grammars = GrammarRuntime(
+                self.tokenizer, vocab, self.stop_token_ids, threads=torch.get_num_threads()
+            )
+        return self._grammars
+
+    def constraint_stats(self) -> dict[str, Any]:
+        """Counters of constrained decoding so far (compile and mask time, forced tokens)."""
+        return {} if self._grammars is None else self._grammars.stats.to_dict()
+
     def generate(
-        self, chats: Sequence[Chat], params: SamplingParams, *, desc: str | None = None
+        self,
+        chats: Sequence[Chat],
+        params: SamplingParams,
+        *,
+        desc: str | None = None,
+        constraints: Sequence[Constraint | None] | None = None,
+        probe: VerdictProbe | None = None,
     ) -> list[list[Completion]]:
         if not chats:
             return []
+        if constraints is not None and len(constraints) != len(chats):
+            raise InputError(f"got {len(constraints)} constraints for {len(chats)} chats")
         prompts = self.encode_chats(chats)
         for i, ids in enumerate(prompts):
             if len(ids) >= self.context_length:
@@ -206,32 +253,49 @@ class TransformersEngine(HFTokenizerEngine):
             params.seed if params.seed is not None else int.from_bytes(os.urandom(8), "little")
         )
         copies = 1 if params.greedy else params.n
-        requests = [
-            _Request(
-                index=i * copies + j,
-                ids=ids,
-                seed=_derive_seed(base_seed, j, ids),
-                limit=min(params.max_new_tokens, self.context_length - len(ids)),
-            )
-            for i, ids in enumerate(prompts)
-            for j in range(copies)
-        ]
+        runtime = self.grammar_runtime() if constraints is not None and any(constraints) else None
+        requests = []
+        for i, ids in enumerate(prompts):
+            for j in range(copies):
+                r = _Request(
+                    index=i * copies + j,
+                    ids=list(ids),
+                    seed=_derive_seed(base_seed, j, ids),
+                    limit=min(params.max_new_tokens, self.context_length - len(ids)),
+                    prompt_tokens=len(ids),
+                )
+                constraint = constraints[i] if constraints is not None else None
+                if constraint is not None and runtime is not None:
+                    r.grammar = runtime.row(constraint)
+                    lead = r.grammar.forced()[: r.limit]
+                    # text forced before the first sampled token joins the prompt's prefill
+                    r.ids += lead
+                    r.out += lead
+                    r.forced += len(lead)
+                requests.append(r)
         with self._lock, torch.inference_mode():
-            self._run(requests, params, desc)
+            self._run(requests, params, desc, probe)
         done = sorted(requests, key=lambda r: r.index)
         results = []
-        for i, ids in enumerate(prompts):
+        for i in range(len(prompts)):
             mine = done[i * copies : (i + 1) * copies]
-            completions = [self._completion(r, len(ids)) for r in mine]
+            completions = [self._completion(r) for r in mine]
             if copies == 1:
                 completions = [replace(completions[0]) for _ in range(params.n)]
             results.append(completions)
         return results
 
-    def _completion(self, request: _Request, prompt_tokens: int) -> Completion:
-        body = request.out[:-1] if request.finish == "stop" else request.out
+    def _completion(self, request: _Request) -> Completion:
+        body = request.out[:-1] if request.stop_token else request.out
         text = self.tokenizer.decode(body, skip_special_tokens=True)
-        return Completion(text, prompt_tokens, len(request.out), request.finish)  # type: ignore[arg-type]
+        return Completion(
+            text,
+            request.prompt_tokens,
+            len(request.out),
+            request.finish,  # type: ignore[arg-type]
+            forced_tokens=request.forced,
+            label_probs=request.label_probs,
+        )
 
     def _batches(self, requests: list[_Request]) -> list[list[_Request]]:
         """Longest prompts first; each batch within batch_size rows and the KV budget."""
@@ -249,7 +313,13 @@ class TransformersEngine(HFTokenizerEngine):
             batches.append(current)
         return batches
 
-    def _run(self, requests: list[_Request], params: SamplingParams, desc: str | None) -> None:
+    def _run(
+        self,
+        requests: list[_Request],
+        params: SamplingParams,
+        desc: str | None,
+        probe: VerdictProbe | None = None,
+    ) -> None:
         batches = self._batches(requests)
         bar = tqdm(
             total=len(requests),
@@ -262,7 +332,7 @@ class TransformersEngine(HFTokenizerEngine):
         started, produced = time.perf_counter(), 0
         try:
             for batch in batches:
-                produced += self._run_batch(batch, params, bar)
+                produced += self._run_batch(batch, params, bar, probe)
                 rate = produced / max(time.perf_counter() - started, 1e-9)
                 bar.set_postfix_str(f"{rate:.0f} tok/s", refresh=False)
         finally:
@@ -397,34 +467,70 @@ class TransformersEngine(HFTokenizerEngine):
         assert slabs is not None
         return _slab_cache(slabs, width), mask, torch.stack(logits)  # type: ignore[arg-type]
 
-    def _run_batch(self, batch: list[_Request], params: SamplingParams, bar: tqdm) -> int:
-        """Decode one batch to the end; finished rows leave the batch. Returns tokens generated."""
-        capacity = max(r.limit for r in batch)
+    def _run_batch(
+        self, batch: list[_Request], params: SamplingParams, bar: tqdm, probe: VerdictProbe | None
+    ) -> int:
+        """Decode one batch to the end; finished rows leave the batch. Returns tokens generated.
+
+        Each row keeps a queue of tokens to feed: the token it just sampled, then any text its
+        grammar forces. A step feeds every live row from its queue (up to `jump_tokens` tokens
+        over the batch, padded to one width, the pads masked out) and samples only for rows
+        whose queue is empty; rows whose queue runs on skip sampling.
+        """
+        capacity = max(r.limit - len(r.out) for r in batch)
         cache, mask, logits = self._prefill(batch, capacity)
-        width = cache.layers[0].length
+        col = cache.layers[0].length
         positions = torch.tensor([len(r.ids) for r in batch], device=self.device)
         generators = None
         if not params.greedy:
             generators = [torch.Generator(device=self.device).manual_seed(r.seed) for r in batch]
         rows: list[int | None] = list(range(len(batch)))
-        dead, produced = 0, 0
-        for step in range(capacity):
-            tokens = _choose(logits, params, generators)
-            for pos, tok in enumerate(tokens.tolist()):
-                row = rows[pos]
-                if row is None:
-                    continue
-                r = batch[row]
-                r.out.append(tok)
-                produced += 1
-                if tok in self.stop_token_ids:
-                    r.finish = "stop"
-                elif len(r.out) < r.limit:
-                    continue
-                rows[pos] = None
-                dead += 1
-                bar.update(1)
-            if dead == len(rows) or step == capacity - 1:
+        queues: list[list[int]] = [[] for _ in batch]
+        runtime = self._grammars if any(r.grammar is not None for r in batch) else None
+        reader = None
+        if probe is not None:
+            from rubric_arm.engines.constrained import LabelReader
+
+            ids = runtime.label_ids(probe) if runtime is not None else self._label_ids(probe)
+            reader = LabelReader(probe, ids, self.tokenizer)
+        bitmask = runtime.allocate(len(batch)) if runtime is not None else None
+        dead, before = 0, sum(len(r.out) for r in batch)
+        while True:
+            need = [p for p, row in enumerate(rows) if row is not None and not queues[p]]
+            if need:
+                sub = logits[need] if len(need) < len(rows) else logits
+                label_logits = reader.logits(sub) if reader is not None else None
+                grammared = [
+                    (k, batch[rows[p]].grammar)  # type: ignore[index]
+                    for k, p in enumerate(need)
+                    if batch[rows[p]].grammar is not None  # type: ignore[index]
+                ]
+                if grammared and runtime is not None and bitmask is not None:
+                    started = time.perf_counter()
+                    words = bitmask[: len(grammared)]
+                    top = sub.argmax(dim=-1).tolist()
+                    runtime.fill([g for _, g in grammared], words, [top[k] for k, _ in grammared])
+                    if len(grammared) == len(need):
+                        runtime.apply(sub, words)
+                    else:
+                        picked = sub[[k for k, _ in grammared]]
+                        runtime.apply(picked, words)
+                        sub[[k for k, _ in grammared]] = picked
+                    runtime.stats.mask_seconds += time.perf_counter() - started
+                    runtime.stats.masked_tokens += len(grammared)
+                gens = None if generators is None else [generators[p] for p in need]
+                tokens = _choose(sub, params, gens).tolist()
+                for k, (p, tok) in enumerate(zip(need, tokens, strict=True)):
+                    r = batch[rows[p]]  # type: ignore[index]
+                    if reader is not None and label_logits is not None:
+                        read = reader.read(tok, r.out, label_logits[k])
+                        if read is not None:
+                            r.label_probs = read
+                    if self._take(r, tok, queues[p], runtime):
+                        rows[p] = None
+                        dead += 1
+                        bar.update(1)
+            if dead == len(rows):
                 break
             if dead * 8 >= len(rows):
                 alive = [p for p, row in enumerate(rows) if row is not None]
@@ -432,19 +538,76 @@ class TransformersEngine(HFTokenizerEngine):
                     generators = [generators[p] for p in alive]
                 keep = torch.tensor(alive, device=self.device)
                 cache.batch_select_indices(keep)
-                mask, positions, tokens = mask[keep], positions[keep], tokens[keep]
-                rows, dead = [row for row in rows if row is not None], 0
-            mask[:, width + step] = 1
+                mask, positions = mask[keep], positions[keep]
+                queues = [queues[p] for p in alive]
+                rows, dead = [rows[p] for p in alive], 0
+            live = [p for p, row in enumerate(rows) if row is not None]
+            width = min(max(len(queues[p]) for p in live), max(1, self.jump_tokens // len(live)))
+            feed = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+            real = torch.ones(len(rows), dtype=torch.long)
+            for p in live:
+                take = queues[p][:width]
+                del queues[p][:width]
+                feed[p, : len(take)] = torch.tensor(take)
+                real[p] = len(take)
+            for layer in cache.layers:
+                layer.reserve(col + width)
+            if mask.shape[1] < col + width:
+                grow = max(col + width - mask.shape[1], mask.shape[1] // 2)
+                mask = torch.nn.functional.pad(mask, (0, grow))
+            offsets = torch.arange(width, device=self.device)
+            real = real.to(self.device)
+            mask[:, col : col + width] = (offsets[None, :] < real[:, None]).long()
             out = self.model(
-                input_ids=tokens[:, None],
-                attention_mask=mask[:, : width + step + 1],
-                position_ids=positions[:, None],
+                input_ids=feed.to(self.device),
+                attention_mask=mask[:, : col + width],
+                position_ids=positions[:, None] + offsets[None, :],
                 past_key_values=cache,
                 use_cache=True,
+                logits_to_keep=width,
             )
-            positions = positions + 1
-            logits = out.logits[:, -1, :].float()
-        return produced
+            col += width
+            positions = positions + real
+            last = out.logits[torch.arange(len(rows), device=self.device), real - 1]
+            logits = last.float()
+        return sum(len(r.out) for r in batch) - before
+
+    def _label_ids(self, probe: VerdictProbe) -> dict[str, list[int]]:
+        """Token ids of each probe label for free decoding (no grammar runtime needed)."""
+        from rubric_arm.engines.constrained import label_token_ids
+
+        key = ("labels", probe.labels)
+        cached = self.__dict__.setdefault("_label_cache", {})
+        if key not in cached:
+            texts = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+            texts = [self.tokenizer.convert_tokens_to_string([t]) if t else "" for t in texts]
+            special = set(self.tokenizer.all_special_ids)
+            texts = ["" if i in special else t for i, t in enumerate(texts)]
+            cached[key] = label_token_ids(texts, probe.labels)
+        return cached[key]
+
+    def _take(self, r: _Request, tok: int, queue: list[int], runtime: Any) -> bool:
+        """Record a sampled token (and the text its grammar then forces); True if the row ends."""
+        r.out.append(tok)
+        if runtime is not None:
+            runtime.stats.sampled_tokens += 1
+        if tok in self.stop_token_ids:
+            r.finish, r.stop_token = "stop", True
+            return True
+        queue.append(tok)
+        grammar = r.grammar
+        if grammar is not None:
+            if not grammar.accept(tok):
+                raise RubricArmError(f"the grammar refused token {tok} that its own mask allowed")
+            forced = grammar.forced()[: max(0, r.limit - len(r.out))]
+            r.out += forced
+            r.forced += len(forced)
+            queue += forced
+            runtime.stats.forced_tokens += len(forced)
+            if grammar.finished():
+                r.finish = "stop"
+                return True
+        return len(r.out) >= r.limit
 
 
 def _empty_like_rows(layer: Any, rows: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
