@@ -9,7 +9,7 @@ its n, the parse failures it absorbed and the policy that scored them.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,20 +139,28 @@ def get_benchmark(name: str) -> EvalBenchmark:
 
 
 def expand(
-    bench: EvalBenchmark, items: Sequence[Any], *, per_response: bool = False
+    bench: EvalBenchmark,
+    items: Sequence[Any],
+    *,
+    per_response: bool = False,
+    win_probabilities: bool = False,
 ) -> list[PreferencePair]:
     """The pairs to judge: pairwise items as they are, multi-response items as their grid.
 
-    RewardBench 2 Ties rows are expanded only for judges with per-response scores
-    (`per_response`): its formula needs scores, which pairwise verdicts do not give.
+    Every grid pair shows correct response i as response_a and incorrect (RM-Bench: rejected)
+    response j as response_b, label "A", id "ITEM|c{i}r{j}". RewardBench 2 Ties rows are
+    expanded only for judges whose records yield per-response scores: scalar judges
+    (`per_response`) and pairwise judges that record `p_a` (`win_probabilities`), whose scores
+    are derived from the grid's win probabilities (score_rb2); pairwise verdicts alone give none.
     """
     if bench.multi is None:
         return list(items)
+    with_ties = per_response or win_probabilities
     pairs = []
     for item in items:
         if not isinstance(item, MultiResponseItem):
             raise InputError(f"{bench.name}: expected multi-response items")
-        if bench.multi == "rb2" and item.subset == "Ties" and not per_response:
+        if bench.multi == "rb2" and item.subset == "Ties" and not with_ties:
             continue
         for i, good in enumerate(item.correct):
             for j, bad in enumerate(item.incorrect):
@@ -342,6 +350,87 @@ def _response_scores(recs: Sequence[dict[str, Any]]) -> tuple[list[float], list[
     return correct, incorrect
 
 
+WIN_PROBABILITY = "mean pairwise win probability"
+"""How score_rb2 names per-response scores derived from a pairwise judge's p_a."""
+_SCORE_DECIMALS = 12
+
+
+def _correct_win_probability(rec: dict[str, Any]) -> float | None:
+    """P(the grid record's correct response beats its incorrect one), from `p_a`, or None.
+
+    `p_a` is P(response_a beats response_b) in the pair's own orientation (both shown orders
+    already mapped back); the correct response is the labelled one: response_a when the label is
+    "A" (as `expand` builds every grid pair), response_b when it is "B".
+    """
+    p = rec.get("p_a")
+    label = rec.get("label")
+    if isinstance(p, bool) or not isinstance(p, int | float) or not math.isfinite(p):
+        return None
+    if label not in ("A", "B") or not 0.0 <= p <= 1.0:
+        return None
+    return float(p) if label == "A" else 1.0 - float(p)
+
+
+def win_probability_scores(
+    recs: Sequence[dict[str, Any]],
+) -> tuple[list[float], list[float]] | None:
+    """Per-response scores of one item from a pairwise judge's win probabilities.
+
+    With W[i, j] = P(correct i beats incorrect j) from grid record "c{i}r{j}", each response
+    scores its mean win probability over the grid comparisons it takes part in: correct i scores
+    mean_j W[i, j], incorrect j scores mean_i (1 - W[i, j]). The grid only pairs a correct with an
+    incorrect response, so correct responses are compared with each other through their win
+    rates against the same incorrect set (and incorrect ones against the same correct set),
+    never head to head. Scores are rounded to 12 decimals so that equal win rates averaged over
+    different numbers of comparisons tie exactly for the 1/k rule (p_a carries 6 decimals, far
+    coarser than float noise). None unless every record of a complete grid has a usable `p_a`:
+    such items keep the verdict-based protocol.
+    """
+    if not recs:
+        return None
+    cells: dict[tuple[int, int], float] = {}
+    for rec in recs:
+        p = _correct_win_probability(rec)
+        if p is None:
+            return None
+        cells[_grid_key(rec)] = p
+    n_c = 1 + max(i for i, _ in cells)
+    n_i = 1 + max(j for _, j in cells)
+    if len(cells) != n_c * n_i:
+        return None
+    wins = np.empty((n_c, n_i))
+    for (i, j), p in cells.items():
+        wins[i, j] = p
+    correct = np.round(wins.mean(axis=1), _SCORE_DECIMALS)
+    incorrect = np.round((1.0 - wins).mean(axis=0), _SCORE_DECIMALS)
+    return correct.tolist(), incorrect.tolist()
+
+
+def _item_scores(
+    recs: Sequence[dict[str, Any]],
+) -> tuple[tuple[list[float], list[float]], str] | None:
+    """(correct scores, incorrect scores) of one item and what they are, or None.
+
+    A judge's own per-response scores come first; otherwise they are derived from `p_a`.
+    """
+    scores = _response_scores(recs)
+    if scores is not None:
+        return scores, "the judge's per-response scores"
+    scores = win_probability_scores(recs)
+    if scores is not None:
+        return scores, f"per-response scores ({WIN_PROBABILITY})"
+    return None
+
+
+def _rule_note(rules: Counter[str]) -> str:
+    """One rule, or every rule used with its item count when a subset mixes them."""
+    if len(rules) == 1:
+        return next(iter(rules))
+    return "; ".join(
+        f"{rule} ({n} item{'' if n == 1 else 's'})" for rule, n in sorted(rules.items())
+    )
+
+
 def _ties_estimate(
     rows: list[dict[str, Any]], seed: int, resamples: int = 10_000
 ) -> tuple[Estimate, np.ndarray]:
@@ -376,26 +465,35 @@ def score_rb2(
 ) -> list[Metric]:
     """Per-subset RewardBench 2 scores (and the overall mean when all six subsets are scored).
 
-    A judge with per-response scores gets the official rules (best-of-4 with 1/k for ties, the
-    Ties formula); a pairwise judge gets `protocol` over its grid verdicts (Ties not scored).
+    Items with per-response scores get the official rules (best-of-4 with 1/k for ties, the Ties
+    formula). Scores come from the judge itself (scalar judges) or, for a pairwise judge whose
+    every grid record of the item holds `p_a`, from win probabilities: each response's mean
+    win probability over the grid comparisons it takes part in (win_probability_scores). Other
+    best-of-4 items get `protocol` over their grid verdicts; Ties rows without scores are left
+    out (counted in the note). Every metric's note names the rule(s) that scored it.
     """
     credits: dict[str, list[float]] = defaultdict(list)
     recs_by_subset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rules: dict[str, Counter[str]] = defaultdict(Counter)
     ties_rows: list[dict[str, Any]] = []
-    rules: dict[str, str] = {}
+    ties_left_out = 0
     for item, recs in sorted(_by_item(records).items()):
         subset = str(recs[0].get("subset"))
         recs_by_subset[subset] += recs
-        scores = _response_scores(recs)
+        found = _item_scores(recs)
         if subset == "Ties":
-            if scores is not None:
-                ties_rows.append(
-                    {"id": item.split("/", 1)[-1], "correct": scores[0], "incorrect": scores[1]}
-                )
+            if found is None:
+                ties_left_out += 1
+                continue
+            (correct, incorrect), source = found
+            ties_rows.append(
+                {"id": item.split("/", 1)[-1], "correct": correct, "incorrect": incorrect}
+            )
+            rules[subset][f"official Ties formula on {source}"] += 1
             continue
-        if scores is not None:
-            credits[subset].append(scoring.rb2_best_of_n_item(*scores))
-            rules[subset] = "official best-of-4 on per-response scores"
+        if found is not None:
+            credits[subset].append(scoring.rb2_best_of_n_item(*found[0]))
+            rules[subset][f"official best-of-4 on {found[1]}"] += 1
             continue
         outcomes = {_grid_key(r): _cell(r, "correct", "incorrect") for r in recs}
         n_c = 1 + max(k[0] for k in outcomes)
@@ -403,31 +501,41 @@ def score_rb2(
         credits[subset].append(
             scoring.pairwise_multi_response_item(outcomes, n_c, n_i, protocol=protocol)  # type: ignore[arg-type]
         )
-        rules[subset] = f"pairwise protocol {protocol}"
+        rules[subset][f"pairwise protocol {protocol}"] += 1
     metrics: list[Metric] = []
     boots: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(seed)
     for subset in scoring.RB2_SUBSETS:
         if subset == "Ties" and ties_rows:
-            est, boots[subset] = _ties_estimate(ties_rows, seed)
-            metrics.append(
-                Metric(
-                    "Ties", est, *_failures(recs_by_subset["Ties"]), note="official Ties formula"
+            note = _rule_note(rules[subset])
+            try:
+                est, boots[subset] = _ties_estimate(ties_rows, seed)
+            except ValueError as exc:  # e.g. no K left with both a ref and a tied row
+                est = Estimate(math.nan, math.nan, math.nan, len(ties_rows), 0.95, 0, "percentile")
+                note += f"; undefined: {exc}"
+            if any(WIN_PROBABILITY in r for r in rules[subset]):
+                note += (
+                    "; the spread between correct answers compares their win rates against the "
+                    "same incorrect answers (the grid never pairs two correct answers)"
                 )
-            )
+            if ties_left_out:
+                total = ties_left_out + len(ties_rows)
+                note += f"; {ties_left_out} of {total} rows without per-response scores left out"
+            metrics.append(Metric("Ties", est, *_failures(recs_by_subset["Ties"]), note=note))
         elif subset in credits:
             x = np.asarray(credits[subset])
             boots[subset] = x[rng.integers(0, x.size, (10_000, x.size))].mean(axis=1)
-            metrics.append(_metric(subset, x, recs_by_subset[subset], seed, note=rules[subset]))
+            note = _rule_note(rules[subset])
+            metrics.append(_metric(subset, x, recs_by_subset[subset], seed, note=note))
     if len(boots) == len(scoring.RB2_SUBSETS):
         value = scoring.rb2_overall({m.name: m.estimate.value for m in metrics})
         size = min(b.size for b in boots.values())
         combined = np.mean([b[:size] for b in boots.values()], axis=0)
         low, high = (float(np.quantile(combined, q)) for q in (0.025, 0.975))
         est = Estimate(value, low, high, len(_by_item(records)), 0.95, size, "percentile")
-        metrics.append(
-            Metric("overall", est, *_failures(records), note="unweighted mean of six subsets")
-        )
+        used = sorted({rule for counts in rules.values() for rule in counts})
+        note = "unweighted mean of six subsets; " + "; ".join(used)
+        metrics.append(Metric("overall", est, *_failures(records), note=note))
     return metrics
 
 

@@ -4,6 +4,9 @@ Registered through the `inspect_ai` entry point of the package, so `--model rubr
 works without an import. The pairwise tasks (tasks/*.py) hand the pair to the provider in
 `GenerateConfig.extra_body["rubric_arm_pair"]`; a plain model sees the same sample as a
 direct-judge prompt. Concurrent samples are gathered into one batched pipeline call.
+
+`-M decoding=constrained|free` and `-M verdict=vote|prob` set the pipeline's switches (default:
+the preset's); each sample's output metadata records the decoding, the verdict rule and p_a.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from rubric_arm.errors import InputError
 from rubric_arm.types import PreferencePair, SamplingParams
 
 PAIR_KEY = "rubric_arm_pair"
-_ARM_OPTIONS = ("generator", "judge", "engine", "generator_template", "judge_template")
+_SWITCHES = ("decoding", "verdict")
+_ARM_OPTIONS = ("generator", "judge", "engine", "generator_template", "judge_template", *_SWITCHES)
 
 
 class RubricARMAPI(ModelAPI):
@@ -46,6 +50,11 @@ class RubricARMAPI(ModelAPI):
                 f"unknown -M option(s) for rubric-arm: {', '.join(sorted(unknown))}; known: "
                 f"{', '.join((*_ARM_OPTIONS, 'votes', 'order', 'batch_size', 'batch_wait'))}"
             )
+        from rubric_arm.harness.judges import check_switch
+
+        for key in _SWITCHES:
+            if key in model_args:
+                check_switch(key, model_args[key])
         self.preset = model_name
         self.arm_options = {k: model_args[k] for k in _ARM_OPTIONS if k in model_args}
         self.votes = int(model_args["votes"]) if "votes" in model_args else None
@@ -167,6 +176,9 @@ def _output(model: str, record: dict[str, Any]) -> ModelOutput:
         "winner": winner,
         "status": record.get("status"),
         "rubric": (record.get("rubric") or {}).get("text"),
+        "decoding": record.get("decoding"),
+        "verdict_rule": record.get("verdict_rule"),
+        "p_a": record.get("p_a"),
         "record": record,
     }
     return output

@@ -102,6 +102,9 @@ def pairwise_scorer(tie_policy: str = "half"):
         o = state.metadata.get("order", "AB")
         original = winner if o == "AB" or winner is None else ("B" if winner == "A" else "A")
         original_label = label if o == "AB" else ("B" if label == "A" else "A")
+        p_a = meta.get("p_a")
+        if p_a is not None and o == "BA":
+            p_a = round(1.0 - float(p_a), 6)
         return Score(
             value=value,
             answer=winner or "none",
@@ -115,6 +118,9 @@ def pairwise_scorer(tie_policy: str = "half"):
                 "order": o,
                 "winner": original,
                 "label": original_label,
+                "p_a": p_a,
+                "verdict_rule": meta.get("verdict_rule"),
+                "decoding": meta.get("decoding"),
             },
         )
 
@@ -131,8 +137,10 @@ def records_from_scores(scores: list[SampleScore]) -> list[dict[str, Any]]:
 
     Inspect also computes metrics on the samples finished so far: only items whose every
     sample (all grid pairs, all orders) is scored are kept, so an item is never scored half.
+    Orders merge by the model's verdict rule: the majority of their winners, or under "prob"
+    the side of their mean p_a (in the pair's own labels), as the pipeline merges them.
     """
-    from rubric_arm.verdict import majority_vote
+    from rubric_arm.harness.judges import judgments_p_a, judgments_winner
 
     seen = Counter(_item((s.score.metadata or {})["pair_id"]) for s in scores)
     merged: dict[str, dict[str, Any]] = {}
@@ -150,12 +158,17 @@ def records_from_scores(scores: list[SampleScore]) -> list[dict[str, Any]]:
                 "status": "ok",
                 "judgments": [],
                 "index": meta.get("index", 0),
+                "verdict_rule": meta.get("verdict_rule") or "vote",
+                "decoding": meta.get("decoding"),
             },
         )
-        rec["judgments"].append({"order": meta["order"], "vote": 0, "winner": meta["winner"]})
+        rec["judgments"].append(
+            {"order": meta["order"], "vote": 0, "winner": meta["winner"], "p_a": meta.get("p_a")}
+        )
     for rec in merged.values():
         rec["judgments"].sort(key=lambda j: j["order"])
-        rec["winner"] = majority_vote([j["winner"] for j in rec["judgments"]])
+        rec["p_a"] = judgments_p_a(rec["judgments"])
+        rec["winner"] = judgments_winner(rec["judgments"], rec["verdict_rule"])
     # The dataset's pair order, as the runner scores them (bootstrap resamples follow it).
     return sorted(merged.values(), key=lambda r: r["index"])
 

@@ -4,28 +4,103 @@ Every judge returns the same per-pair record (the core's JudgeRecord fields: id,
 status, winner, correct, order, judgments, ...), so every judge goes through the same scorers.
 Judges that score each response on its own (`scalar`, `random`) also fill `scores` and can
 serve benchmarks that need per-response scores (RewardBench 2 Ties).
+
+The pipeline judges (`rubric-arm`, `prompted-rubric`, `direct`) take the two switches of the
+core, `-J decoding=constrained|free` and `-J verdict=vote|prob` (default: the preset's); their
+records carry `decoding`, `verdict_rule` and `p_a` (P(response_a better) at the verdict).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rubric_arm.errors import InputError
 from rubric_arm.pipeline import RubricARM, shown_orders, stable_hash
-from rubric_arm.types import PreferencePair, SamplingParams, prompt_text
+from rubric_arm.types import (
+    DECODINGS,
+    VERDICT_RULES,
+    PreferencePair,
+    SamplingParams,
+    Winner,
+    prompt_text,
+)
 from rubric_arm.verdict import majority_vote
 
 Record = dict[str, Any]
 
+PIPELINE_JUDGES = frozenset({"rubric-arm", "prompted-rubric", "direct"})
+"""Judges built on RubricARM: they take both switches, `decoding` and `verdict`."""
+
+SWITCHES: dict[str, tuple[str, ...]] = {"decoding": DECODINGS, "verdict": VERDICT_RULES}
+"""The judge switches shared by every front end (CLI, -J, Inspect -M, lm-eval model_args)."""
+
+
+def check_switch(key: str, value: Any) -> str:
+    """`value` when it is one of the choices of switch `key`, else an InputError naming them."""
+    choices = SWITCHES[key]
+    if value not in choices:
+        raise InputError(f"{key} must be one of: {', '.join(choices)} (got {value!r})")
+    return str(value)
+
+
+def judge_switches(name: str, args: dict[str, Any]) -> dict[str, str | None]:
+    """The decoding and verdict rule that judge `name` built from `args` uses, without loading it.
+
+    Pipeline judges default to their preset's settings; `direct-logprob` has a verdict rule but
+    generates nothing (no decoding); other judges have neither (None), and giving them one is
+    an InputError rather than a setting that would be silently ignored.
+    """
+    if name in PIPELINE_JUDGES:
+        from rubric_arm.presets import get_preset
+
+        preset = get_preset(str(args.get("preset", "mini")))
+        return {
+            "decoding": check_switch("decoding", args.get("decoding", preset.decoding)),
+            "verdict": check_switch("verdict", args.get("verdict", preset.verdict)),
+        }
+    takes = {"verdict"} if name == "direct-logprob" else set()
+    for key in SWITCHES:
+        if key in args and key not in takes:
+            raise InputError(
+                f"the {name} judge has no {key} setting (only the "
+                f"{', '.join(sorted(PIPELINE_JUDGES))} judges have both)"
+            )
+    verdict = check_switch("verdict", args.get("verdict", "vote")) if takes else None
+    return {"decoding": None, "verdict": verdict}
+
+
+def judgments_p_a(judgments: Sequence[Record]) -> float | None:
+    """P(response_a better) averaged over the judgments (samples, orders) that recorded one."""
+    probs = [float(j["p_a"]) for j in judgments if j.get("p_a") is not None]
+    return round(sum(probs) / len(probs), 6) if probs else None
+
+
+def judgments_winner(judgments: Sequence[Record], rule: str | None) -> Winner | None:
+    """The core's `decide` for judgments held as plain records: the strict majority of their
+    winners, or under rule "prob" the side of their mean p_a (None at 0.5 or without any)."""
+    if rule == "prob":
+        p = judgments_p_a(judgments)
+        if p is None or p == 0.5:
+            return None
+        return "A" if p > 0.5 else "B"
+    return majority_vote([j.get("winner") for j in judgments])
+
 
 class Judge(ABC):
-    """A pairwise judge; `config()` is what a run folder records to reproduce it."""
+    """A pairwise judge; `config()` is what a run folder records to reproduce it.
+
+    `decoding` and `verdict` are the judge's switches as a run folder records them: None for a
+    judge that generates no text (decoding) or turns no judgments into a winner (verdict).
+    """
 
     name: str = "judge"
     per_response_scores: bool = False
+    decoding: str | None = None
+    verdict: str | None = None
 
     @abstractmethod
     def config(self) -> dict[str, Any]: ...
@@ -70,9 +145,18 @@ class RubricARMJudge(Judge):
         self.settings = settings
         self.votes = votes
 
+    @property  # type: ignore[override]
+    def decoding(self) -> str:
+        return self.arm.decoding
+
+    @property  # type: ignore[override]
+    def verdict(self) -> str:
+        return self.arm.verdict
+
     def config(self) -> dict[str, Any]:
         arm = self.arm
         uses = arm.uses_rubrics
+        constrained_rubrics = uses and arm.decoding == "constrained"
         return {
             "judge": self.name,
             **self.settings,
@@ -83,6 +167,9 @@ class RubricARMJudge(Judge):
             "rubric_sampling": arm.rubric_sampling.key() if uses else None,
             "judge_sampling": arm.judge_sampling.key(),
             "votes": self.votes or arm.default_votes,
+            "decoding": arm.decoding,
+            "verdict": arm.verdict,
+            "max_rubric_items": arm.max_rubric_items if constrained_rubrics else None,
         }
 
     def judge_pairs(
@@ -209,7 +296,9 @@ class LogprobJudge(Judge):
     The direct template is rendered, the assistant turn is started with "Winner: Response",
     and the judge picks whichever of " A" / " B" the model finds more likely. Every pair gets
     a verdict (no parsing), which makes even a small model's preference measurable; orders
-    follow the pipeline's rules (seeded random, both, as given).
+    follow the pipeline's rules (seeded random, both, as given). Each judgment records p_a,
+    p(" A") renormalised over the two labels, so `verdict="prob"` decides a both-order pair
+    by the mean probability where `vote` leaves a split as no winner.
     """
 
     def __init__(
@@ -219,11 +308,13 @@ class LogprobJudge(Judge):
         template: str = "direct",
         batch_size: int = 8,
         max_response_tokens: int = 1536,
+        verdict: str = "vote",
     ) -> None:
         from rubric_arm.engines import load_engine
         from rubric_arm.templates import load_template
 
         self.name = "direct-logprob"
+        self.verdict = check_switch("verdict", verdict)
         self.model_name = model
         self.engine = load_engine(model)
         self.template = load_template(template)
@@ -244,6 +335,7 @@ class LogprobJudge(Judge):
             "judge_template": self.template.version,
             "answer_prefix": _ANSWER_PREFIX,
             "max_response_tokens": self.max_response_tokens,
+            "verdict": self.verdict,
         }
 
     def _text(self, pair: PreferencePair, o: str) -> str:
@@ -292,6 +384,7 @@ class LogprobJudge(Judge):
         for (k, o), (margin, n_tokens) in zip(jobs, margins, strict=True):
             shown = "A" if margin > 0 else "B" if margin < 0 else None
             winner = shown if o == "AB" or shown is None else ("B" if shown == "A" else "A")
+            shown_p_a = _sigmoid(margin)
             out[k]["judgments"].append(
                 {
                     "order": o,
@@ -304,10 +397,13 @@ class LogprobJudge(Judge):
                     "prompt_tokens": n_tokens,
                     "completion_tokens": 0,
                     "finish_reason": "logprob",
+                    "p_a": round(shown_p_a if o == "AB" else 1.0 - shown_p_a, 6),
                 }
             )
         for r, p in zip(out, pairs, strict=True):
-            r["winner"] = majority_vote([j["winner"] for j in r["judgments"]])
+            r["verdict_rule"] = self.verdict
+            r["p_a"] = judgments_p_a(r["judgments"])
+            r["winner"] = judgments_winner(r["judgments"], self.verdict)
             _set_correct(r, p)
         return out
 
@@ -315,9 +411,19 @@ class LogprobJudge(Judge):
 _ANSWER_PREFIX = "Winner: Response"
 
 
+def _sigmoid(x: float) -> float:
+    """1 / (1 + e^-x), which is p(" A") over the two labels for a margin x; no overflow."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
 class VotingJudge(Judge):
     """voting@k for any judge: k runs with seeds seed, seed+1, ..., majority of the winners.
 
+    Under the inner judge's verdict rule "prob" the winner is instead the side of the mean p_a
+    over every judgment of the k runs (samples and orders), as the pipeline decides in-call.
     LLM judges with a sampled decoder get their votes from one engine call instead (`votes`).
     """
 
@@ -327,8 +433,22 @@ class VotingJudge(Judge):
         self.inner, self.k = inner, k
         self.name = f"{inner.name}@voting{k}"
 
+    @property  # type: ignore[override]
+    def decoding(self) -> str | None:
+        return self.inner.decoding
+
+    @property  # type: ignore[override]
+    def verdict(self) -> str | None:
+        return self.inner.verdict
+
     def config(self) -> dict[str, Any]:
-        return {"judge": "voting", "k": self.k, "inner": self.inner.config()}
+        return {
+            "judge": "voting",
+            "k": self.k,
+            "decoding": self.decoding,
+            "verdict": self.verdict,
+            "inner": self.inner.config(),
+        }
 
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
@@ -344,9 +464,15 @@ class VotingJudge(Judge):
             rec["votes"] = self.k
             rec["judgments"] = [j for v in votes for j in v.get("judgments", [])]
             rec["vote_winners"] = [v.get("winner") for v in votes]
+            rec["decoding"] = self.decoding
+            rec["verdict_rule"] = self.verdict or "vote"
+            rec["p_a"] = judgments_p_a(rec["judgments"])
             bad = [v for v in votes if v.get("status") != "ok"]
             if bad:
                 rec["status"], rec["error"] = bad[0]["status"], bad[0].get("error")
+            elif rec["verdict_rule"] == "prob":
+                rec["winner"] = judgments_winner(rec["judgments"], "prob")
+                _set_correct(rec, pair)
             else:
                 rec["winner"] = majority_vote(rec["vote_winners"])
                 _set_correct(rec, pair)
@@ -406,7 +532,7 @@ def _make_direct(args: dict[str, Any]) -> Judge:
         {**args, "generator": model, "judge": model, "judge_template": template}
     )
     judge.name = "direct"
-    judge.settings = {"model": model, "template": template}
+    judge.settings = {"model": model, "template": template, "preset": judge.settings["preset"]}
     return judge
 
 
@@ -420,13 +546,20 @@ def _make_scalar(args: dict[str, Any]) -> Judge:
 JUDGES: dict[str, tuple[Callable[[dict[str, Any]], Judge], str]] = {
     "rubric-arm": (
         _make_rubric_arm,
-        "rubric generator + judge from a preset (args: preset, generator, judge, ...)",
+        "rubric generator + judge from a preset (args: preset, generator, judge, decoding, "
+        "verdict, ...)",
     ),
-    "prompted-rubric": (_make_prompted, "one model prompted for both roles (args: model)"),
-    "direct": (_make_direct, "pairwise LLM judge without a rubric (args: model, template)"),
+    "prompted-rubric": (
+        _make_prompted,
+        "one model prompted for both roles (args: model, preset, decoding, verdict)",
+    ),
+    "direct": (
+        _make_direct,
+        "pairwise LLM judge without a rubric (args: model, template, preset, decoding, verdict)",
+    ),
     "direct-logprob": (
         lambda args: LogprobJudge(**args),
-        "direct judge read from p(' A') vs p(' B') after 'Winner: Response' (args: model)",
+        "direct judge read from p(' A') vs p(' B') after 'Winner: Response' (args: model, verdict)",
     ),
     "scalar": (_make_scalar, "AutoModelForSequenceClassification reward model (args: model)"),
     "random": (lambda args: RandomJudge(), "seeded coin flip (sanity baseline)"),
@@ -465,6 +598,7 @@ def make_judge(name: str, args: dict[str, Any] | None = None, *, votes: int = 1)
     if name not in JUDGES:
         raise InputError(f"unknown judge {name!r}; known: {', '.join(JUDGES)}")
     args = dict(args or {})
+    judge_switches(name, args)
     if votes > 1 and name in ("rubric-arm", "prompted-rubric", "direct"):
         judge = JUDGES[name][0](args)
         assert isinstance(judge, RubricARMJudge)

@@ -3,7 +3,8 @@
 lm-eval 0.4.13 has no plugin discovery, so `rubric-arm lm-eval ...` imports this module (which
 registers the model) and then runs lm-eval's own CLI. The rubric-arm tasks (tasks/lm_eval/)
 carry each pair in the document (`pair_json`); every request of a run is judged in one batched
-pipeline call.
+pipeline call. `decoding=constrained|free` and `verdict=vote|prob` in `--model_args` set the
+pipeline's switches (default: the preset's).
 """
 
 from __future__ import annotations
@@ -24,18 +25,22 @@ TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks" / "lm_eval"
 
 @register_model("rubric-arm")
 class RubricARMLM(LM):
-    """`--model rubric-arm --model_args preset=mini,votes=1,generator=...,judge=...`."""
+    """`--model rubric-arm --model_args preset=mini,votes=1,decoding=free,verdict=prob,...`."""
 
     def __init__(
         self, preset: str = "mini", votes: int | None = None, seed: int = 0, **overrides: Any
     ) -> None:
         super().__init__()
+        from rubric_arm.harness.judges import SWITCHES, check_switch
         from rubric_arm.pipeline import RubricARM
 
-        known = {"generator", "judge", "engine", "generator_template", "judge_template"}
+        known = {"generator", "judge", "engine", "generator_template", "judge_template", *SWITCHES}
         unknown = set(overrides) - known - {"batch_size", "max_batch_size", "device"}
         if unknown:
             raise InputError(f"unknown rubric-arm model_args: {', '.join(sorted(unknown))}")
+        for key in SWITCHES:
+            if key in overrides:
+                check_switch(key, overrides[key])
         self.arm = RubricARM.from_preset(
             preset, **{k: v for k, v in overrides.items() if k in known}
         )
@@ -55,7 +60,7 @@ class RubricARMLM(LM):
         out = []
         for rec in records:
             texts = "\n\n".join(j.text for j in rec.judgments)
-            # The pipeline's own verdict (majority over samples) decides; no verdict, no line.
+            # The pipeline's verdict rule (majority, or mean P(A)) decides; no verdict, no line.
             out.append(f"{texts}\n\nWinner: Response {rec.winner}" if rec.winner else "No verdict.")
         return out
 

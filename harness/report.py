@@ -1,4 +1,5 @@
-"""`rubric-arm report`: Markdown tables, a PNG figure and a JSON of every number, from run folders."""
+"""`rubric-arm report`: Markdown tables, PNG figures (accuracy; reliability where records carry
+win probabilities) and a JSON of every number, from run folders."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
+
+import numpy as np
 
 from rubric_arm.data.benchmarks import BENCHMARKS
 from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import RubricArmError
 from rubric_arm.harness.benchmarks import TIE_POLICIES, get_benchmark, pair_credit
 from rubric_arm.harness.paper import paper_figure
-from rubric_arm.harness.stats import paired_bootstrap
+from rubric_arm.harness.stats import bootstrap_ci, paired_bootstrap
+
+CALIBRATION_BINS = 5
+"""Equal-width confidence bins over [0.5, 1] in the reliability table."""
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
@@ -27,8 +34,150 @@ def load_run(path: str | Path) -> dict[str, Any]:
             raise RubricArmError(f"{path} is not a finished run: {file.name} is missing")
         parts[name] = json.loads(file.read_text(encoding="utf-8"))
     parts["path"] = str(path)
+    records_file = path / "records.jsonl"
+    records = read_results(records_file) if records_file.is_file() else []
+    parts["decoding"] = _setting(records, parts, "decoding")
+    parts["verdict_rule"] = _setting(records, parts, "verdict_rule")
+    parts["judgments"] = judgment_counts(records)
+    parts["pairs_failed"] = (
+        {
+            "parse_failures": sum(
+                r.get("status") == "ok" and r.get("winner") is None for r in records
+            ),
+            "not_judged": sum(r.get("status") != "ok" for r in records),
+        }
+        if records
+        else None
+    )
+    parts["calibration"] = calibration(records)
     parts["label"] = run_label(parts)
     return parts
+
+
+def _setting(records: Sequence[dict[str, Any]], run: dict[str, Any], key: str) -> str | None:
+    """A judge setting as its records state it (values joined by "+" if they differ), else as
+    the run's judge arguments or judge config state it, else None (judges without it)."""
+    values = sorted({str(r[key]) for r in records if r.get(key) is not None})
+    if values:
+        return "+".join(values)
+    for source in (run["config"].get("judge_args"), run["metadata"].get("judge_config")):
+        if isinstance(source, dict) and source.get(key) is not None:
+            return str(source[key])
+    return None
+
+
+def judgment_counts(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Single judgments (samples x orders) and how many of them gave no parsed verdict.
+
+    A pair's verdict combines its judgments, so a pair can have a verdict while some of its
+    judgments failed to parse; the pair-level count is the metrics' `parse_failures`.
+    """
+    judgments = [j for r in records for j in r.get("judgments") or []]
+    return {
+        "judgments": len(judgments),
+        "unparsed": sum(j.get("winner") is None for j in judgments),
+    }
+
+
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (kept inside [0, 1] and sensible at 0 or n).
+
+    `successes` may be fractional (a record with P = 0.5 counts half a hit).
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def _bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
+    """Bin of each confidence in equal-width bins [low, high) over [0.5, 1], 1.0 in the last."""
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    return np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, bins - 1)
+
+
+def _ece_rows(confidence: np.ndarray, hit: np.ndarray, bins: int) -> np.ndarray:
+    """ECE of every row of (resamples, n) arrays: sum over bins of |sum(hit - confidence)| / n."""
+    index = _bin_index(confidence, bins)
+    gap = hit - confidence
+    total = np.zeros(confidence.shape[:-1])
+    for k in range(bins):
+        total += np.abs(np.where(index == k, gap, 0.0).sum(axis=-1))
+    return total / confidence.shape[-1]
+
+
+def calibration(
+    records: Sequence[dict[str, Any]], *, bins: int = CALIBRATION_BINS, seed: int = 0
+) -> dict[str, Any] | None:
+    """Calibration of the judge's win probability `p_a` against the labels, or None without any.
+
+    P(chosen) = p_a when the label is A, 1 - p_a when it is B; only records with an A/B label and
+    a p_a count (n). P(chosen) cannot be checked bin by bin against how often the chosen response
+    wins (by definition always), so the reliability table uses the judge's confidence in the side
+    it favours, confidence = max(P(chosen), 1 - P(chosen)), binned equal-width over [0.5, 1]:
+    per bin n, mean confidence and accuracy = share of records whose favoured side is the
+    labelled one (P(chosen) = 0.5 counts half), with a Wilson 95% interval. ECE = sum over bins
+    of n_bin / n * |accuracy - mean confidence|. Brier = mean (1 - P(chosen))^2, the same as the
+    Brier score of p_a against [label = A]. Brier and ECE get 95% percentile bootstrap CIs over
+    records (10,000 resamples, seeded).
+    """
+    chosen: list[float] = []
+    for r in records:
+        p = r.get("p_a")
+        if r.get("label") not in ("A", "B") or p is None:
+            continue
+        p = float(p)
+        if not math.isfinite(p):
+            continue
+        chosen.append(p if r["label"] == "A" else 1.0 - p)
+    if not chosen:
+        return None
+    q = np.asarray(chosen)
+    conf = np.maximum(q, 1.0 - q)
+    hit = np.where(q > 0.5, 1.0, np.where(q < 0.5, 0.0, 0.5))
+    index = _bin_index(conf, bins)
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    table = []
+    for k in range(bins):
+        mask = index == k
+        n_k = int(mask.sum())
+        row: dict[str, Any] = {"low": float(edges[k]), "high": float(edges[k + 1]), "n": n_k}
+        if n_k:
+            low, high = wilson_interval(float(hit[mask].sum()), n_k)
+            row |= {
+                "confidence": float(conf[mask].mean()),
+                "accuracy": float(hit[mask].mean()),
+                "accuracy_low": low,
+                "accuracy_high": high,
+            }
+        else:
+            row |= {
+                "confidence": None,
+                "accuracy": None,
+                "accuracy_low": None,
+                "accuracy_high": None,
+            }
+        table.append(row)
+    brier = bootstrap_ci((1.0 - q) ** 2, seed=seed)
+    rows = np.arange(q.size, dtype=float)
+    ece = bootstrap_ci(
+        rows,
+        statistic=lambda idx: _ece_rows(conf[idx.astype(int)], hit[idx.astype(int)], bins),
+        seed=seed,
+    )
+    return {
+        "n": int(q.size),
+        "n_records": len(records),
+        "bins": table,
+        "brier": brier.to_dict(),
+        "ece": ece.to_dict(),
+        "accuracy": float(hit.mean()),
+        "mean_confidence": float(conf.mean()),
+    }
 
 
 def run_label(run: dict[str, Any]) -> str:
@@ -44,6 +193,10 @@ def run_label(run: dict[str, Any]) -> str:
     label = cfg["judge"] + (f" ({detail})" if detail else "")
     if cfg.get("votes", 1) > 1:
         label += f" voting@{cfg['votes']}"
+    # constrained and free runs (or vote and prob verdicts) of one judge stay apart
+    settings = [run.get("decoding"), run.get("verdict_rule")]
+    if any(settings):
+        label += f" [{', '.join(s or '-' for s in settings)}]"
     return label
 
 
@@ -98,6 +251,7 @@ def build_report(
     title: str = "rubric-arm evaluation",
     profile: str | None = None,
     figure: str | None = None,
+    calibration_figure: str | None = None,
     extra: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """(Markdown, JSON-able dict holding every number in the Markdown)."""
@@ -133,18 +287,24 @@ def build_report(
             lines.append("| " + " | ".join(row) + " |")
         lines += [
             "",
-            "| judge | pairs | parse failures | not judged | order | unparsed verdict credit | wall time |",
-            "|---|---:|---:|---:|---|---|---:|",
+            "| judge | decoding | verdict rule | overall | pairs | parse failures | "
+            "unparsed judgments | not judged | order | unparsed verdict credit | wall time |",
+            "|---|---|---|---|---:|---:|---:|---:|---|---|---:|",
         ]
         for run in bench_runs:
-            overall = next(
-                (m for m in run["scores"]["metrics"] if m["name"] == "overall"),
-                run["scores"]["metrics"][-1],
-            )
+            overall = next((m for m in run["scores"]["metrics"] if m["name"] == "overall"), None)
+            # pair counts over the whole run (a metric's counts cover only its own pairs)
+            failed = run.get("pairs_failed") or overall or run["scores"]["metrics"][-1]
             meta, sc = run["metadata"], run["scores"]
+            counts = run.get("judgments") or {"judgments": 0, "unparsed": 0}
+            unparsed = (
+                f"{counts['unparsed']} / {counts['judgments']}" if counts["judgments"] else "-"
+            )
             lines.append(
-                f"| {run['label']} | {meta['n_pairs']} | {overall['parse_failures']} | "
-                f"{overall['not_judged']} | {sc['order']} | {sc['tie_credit']} ({sc['tie_policy']}) | "
+                f"| {run['label']} | {run.get('decoding') or '-'} | "
+                f"{run.get('verdict_rule') or '-'} | {_cell(overall)} | {meta['n_pairs']} | "
+                f"{failed['parse_failures']} | {unparsed} | {failed['not_judged']} | "
+                f"{sc['order']} | {sc['tie_credit']} ({sc['tie_policy']}) | "
                 f"{meta['wall_seconds']:.0f} s |"
             )
             bench_data["runs"].append(
@@ -152,6 +312,10 @@ def build_report(
                     "label": run["label"],
                     "path": run["path"],
                     "config": run["config"],
+                    "decoding": run.get("decoding"),
+                    "verdict_rule": run.get("verdict_rule"),
+                    "judgments": counts,
+                    "pairs_failed": {k: failed[k] for k in ("parse_failures", "not_judged")},
                     "n_pairs": meta["n_pairs"],
                     "wall_seconds": meta["wall_seconds"],
                     "tokens": meta.get("tokens"),
@@ -159,8 +323,16 @@ def build_report(
                     "metrics": sc["metrics"],
                     "tie_policy": sc["tie_policy"],
                     "protocol": sc.get("protocol"),
+                    "calibration": run.get("calibration"),
                 }
             )
+        lines += [
+            "",
+            "Overall: the run's overall metric with its 95% CI (- where the benchmark's rules "
+            "give none, e.g. RewardBench 2 without Ties). Parse failures: pairs without "
+            "a verdict; unparsed judgments: single judgments (samples x orders) without a parsed "
+            "verdict, of all judgments.",
+        ]
         protocols = {r["scores"].get("protocol") for r in bench_runs} - {None}
         lines += [""]
         spec = get_benchmark(bench)
@@ -186,9 +358,15 @@ def build_report(
         lines += [""]
         if protocols:
             lines += [
-                f"Pairwise protocol for multi-response items: {', '.join(sorted(protocols))}.",
+                "Pairwise protocol for multi-response items scored on verdicts: "
+                f"{', '.join(sorted(protocols))}.",
                 "",
             ]
+        if spec.multi:
+            lines += _rule_lines(bench_runs)
+        calibrated = [r for r in bench_runs if r.get("calibration")]
+        if calibrated:
+            lines += calibration_lines(calibrated)
         diffs = paired_differences(bench_runs)
         if diffs:
             lines += [
@@ -214,9 +392,118 @@ def build_report(
     ]
     if figure:
         lines += [f"![accuracy with 95% CI per benchmark and judge]({figure})", ""]
+    if calibration_figure:
+        lines += [f"![reliability of P(chosen) per benchmark and judge]({calibration_figure})", ""]
     if extra:
         lines += [extra.rstrip(), ""]
     return "\n".join(lines), data
+
+
+def _rule_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Which rule scored which metrics of each run (metric notes, grouped by rule)."""
+    lines = []
+    for run in runs:
+        by_rule: dict[str, list[str]] = defaultdict(list)
+        for m in run["scores"]["metrics"]:
+            if m.get("note"):
+                by_rule[m["note"]].append(m["name"])
+        for rule, names in by_rule.items():
+            lines.append(f"- {run['label']}: {', '.join(names)}: {rule}")
+    return ["Scoring rules:", "", *lines, ""] if lines else []
+
+
+def _prob(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _estimate_text(est: dict[str, Any]) -> str:
+    if est.get("low") is None:
+        return _prob(est.get("value"))
+    return f"{_prob(est['value'])} [{_prob(est['low'])}, {_prob(est['high'])}]"
+
+
+def calibration_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """The calibration section of one benchmark: per run its n, Brier, ECE and reliability table."""
+    lines = [
+        "### Calibration of P(chosen)",
+        "",
+        "P(chosen) = p_a when the label is A, 1 - p_a when it is B (pairs with a label and p_a "
+        "only). Rows bin the judge's confidence in the side it favours, max(P, 1 - P), in equal "
+        "bins over [0.5, 1]; accuracy = share of those pairs whose favoured side is the labelled "
+        "one (P = 0.5 counts half), with a 95% Wilson interval. ECE = sum of n_bin / n x "
+        "|accuracy - mean confidence|; Brier = mean (1 - P(chosen))^2; both with 95% bootstrap "
+        "CIs over pairs.",
+        "",
+    ]
+    for run in runs:
+        cal = run["calibration"]
+        lines.append(
+            f"{run['label']}: n = {cal['n']} of {cal['n_records']} pairs; "
+            f"Brier {_estimate_text(cal['brier'])}; ECE {_estimate_text(cal['ece'])}."
+        )
+    lines += [
+        "",
+        "| judge | confidence bin | n | mean confidence | accuracy [95% CI] |",
+        "|---|---|---:|---:|---|",
+    ]
+    for run in runs:
+        for b in run["calibration"]["bins"]:
+            close = "]" if b["high"] >= 1.0 else ")"
+            accuracy = "-"
+            if b["n"]:
+                accuracy = (
+                    f"{_prob(b['accuracy'])} [{_prob(b['accuracy_low'])}, "
+                    f"{_prob(b['accuracy_high'])}]"
+                )
+            edges = f"[{round(b['low'], 3)}, {round(b['high'], 3)}{close}"
+            lines.append(
+                f"| {run['label']} | {edges} | {b['n']} | {_prob(b['confidence'])} | {accuracy} |"
+            )
+    return [*lines, ""]
+
+
+def plot_calibration(data: dict[str, Any], path: str | Path) -> bool:
+    """Reliability diagram per benchmark (accuracy vs mean confidence per bin, Wilson whiskers).
+
+    Returns False, writing nothing, when no run has calibration data.
+    """
+    benches = [
+        (bench, [r for r in bd["runs"] if r.get("calibration")])
+        for bench, bd in data["benchmarks"].items()
+    ]
+    benches = [(bench, runs) for bench, runs in benches if runs]
+    if not benches:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(benches), figsize=(4.5 * len(benches), 4.2), squeeze=False)
+    for ax, (bench, runs) in zip(axes[0], benches, strict=True):
+        ax.plot([0.5, 1.0], [0.5, 1.0], color="grey", linestyle="--", linewidth=1)
+        for run in runs:
+            filled = [b for b in run["calibration"]["bins"] if b["n"]]
+            xs = [b["confidence"] for b in filled]
+            ys = [b["accuracy"] for b in filled]
+            err = [
+                [y - b["accuracy_low"] for y, b in zip(ys, filled, strict=True)],
+                [b["accuracy_high"] - y for y, b in zip(ys, filled, strict=True)],
+            ]
+            ece = run["calibration"]["ece"]["value"]
+            ax.errorbar(
+                xs, ys, yerr=err, marker="o", capsize=3, label=f"{run['label']} (ECE {ece:.3f})"
+            )
+        ax.set_xlim(0.5, 1.0)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_xlabel("mean confidence in the favoured side")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{bench}: reliability")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
 
 
 def plot(data: dict[str, Any], path: str | Path) -> None:
@@ -273,16 +560,26 @@ def write_report(
     profile: str | None = None,
     extra: str | None = None,
 ) -> dict[str, Any]:
-    """Write NAME.md, NAME.png and NAME.json next to each other; returns the JSON data."""
+    """Write NAME.md, NAME.png and NAME.json next to each other, and NAME-calibration.png when
+    some run's records carry win probabilities; returns the JSON data."""
     output = Path(output)
     runs = [load_run(d) for d in run_dirs]
     if not runs:
         raise RubricArmError("no run folders given")
     png = output.with_suffix(".png")
+    calibration_png = output.with_name(f"{output.stem}-calibration.png")
     _, data = build_report(runs, title=title, profile=profile)
     output.parent.mkdir(parents=True, exist_ok=True)
     plot(data, png)
-    text, data = build_report(runs, title=title, profile=profile, figure=png.name, extra=extra)
+    has_calibration = plot_calibration(data, calibration_png)
+    text, data = build_report(
+        runs,
+        title=title,
+        profile=profile,
+        figure=png.name,
+        calibration_figure=calibration_png.name if has_calibration else None,
+        extra=extra,
+    )
     output.write_text(text, encoding="utf-8")
     output.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return data

@@ -1,7 +1,8 @@
 """`rubric-arm eval`: one judge on one benchmark, into a resumable run folder.
 
 runs/NAME/
-  config.json    the resolved run config (judge, benchmark, data, order, seed, policies)
+  config.json    the resolved run config (judge, benchmark, data, order, seed, policies, and
+                 the judge's decoding and verdict rule, defaults filled in from its preset)
   records.jsonl  one record per judged pair, appended chunk by chunk (fsync'd)
   metadata.json  versions, git commit, fingerprints, templates, tokens, wall time
   scores.json    every metric with its CI and n (rewritten at the end of every run)
@@ -16,7 +17,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,27 @@ from tqdm.auto import tqdm
 from rubric_arm.data.jsonl import ResumableWriter, changed_settings, read_results
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import TIE_POLICIES, Metric, expand, get_benchmark, score
-from rubric_arm.harness.judges import PER_RESPONSE_JUDGES, Judge, make_judge, package_versions
+from rubric_arm.harness.judges import (
+    PER_RESPONSE_JUDGES,
+    SWITCHES,
+    Judge,
+    check_switch,
+    judge_switches,
+    make_judge,
+    package_versions,
+)
 
 RUN_FORMAT = 1
 
 
 @dataclass
 class EvalConfig:
-    """What decides a run's results; a run folder refuses to resume under a different one."""
+    """What decides a run's results; a run folder refuses to resume under a different one.
+
+    `decoding` and `verdict` are the judge's switches (None: the judge's default, its preset's
+    for the pipeline judges); `resolved()` makes them explicit so the run folder records what
+    was used, whether it came from the preset, a flag or `-J`.
+    """
 
     judge: str
     benchmark: str
@@ -46,9 +60,44 @@ class EvalConfig:
     tie_policy: str = "half"
     protocol: str = "all_pairs"
     chunk_size: int = 32
+    decoding: str | None = None
+    verdict: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": RUN_FORMAT, **self.__dict__}
+
+    def resolved(self, judge: Judge | None = None) -> EvalConfig:
+        """This config with `decoding` and `verdict` explicit and no longer in `judge_args`.
+
+        The values come from a ready `judge` when one is given (what it really uses), else from
+        the flags, `-J` and the judge's defaults; a flag and a `-J` value that disagree, or a
+        switch the judge does not have, are an InputError.
+        """
+        args = dict(self.judge_args)
+        for key in SWITCHES:
+            flag = getattr(self, key)
+            if flag is None:
+                continue
+            check_switch(key, flag)
+            if key in args and args[key] != flag:
+                raise InputError(f"--{key} {flag} and -J {key}={args[key]} disagree: give one")
+            args[key] = flag
+        if judge is None:
+            switches = judge_switches(self.judge, args)
+        else:
+            switches = {"decoding": judge.decoding, "verdict": judge.verdict}
+            for key, value in switches.items():
+                if key in args and args[key] != value:
+                    raise InputError(
+                        f"{key}={args[key]} was asked for, but the given judge uses {value}"
+                    )
+        rest = {k: v for k, v in args.items() if k not in SWITCHES}
+        return replace(self, judge_args=rest, **switches)
+
+    def judge_kwargs(self) -> dict[str, Any]:
+        """The arguments that build the judge: `judge_args` plus the switches it has."""
+        switches = {k: getattr(self, k) for k in SWITCHES if getattr(self, k) is not None}
+        return {**self.judge_args, **switches}
 
 
 def git_commit() -> str | None:
@@ -112,6 +161,7 @@ def run_eval(
     bench = get_benchmark(config.benchmark)
     order = bench.orders or config.order
     records_path = out / "records.jsonl"
+    config = config.resolved(judge)
     if force:
         for name in ("config.json", "records.jsonl", "metadata.json", "scores.json"):
             (out / name).unlink(missing_ok=True)
@@ -138,7 +188,7 @@ def run_eval(
             log(f"resuming {out}: {done}/{len(pairs)} pairs already judged")
         todo = pairs[done:]
         if todo and judge is None:
-            judge = make_judge(config.judge, config.judge_args, votes=config.votes)
+            judge = make_judge(config.judge, config.judge_kwargs(), votes=config.votes)
         bar = tqdm(
             total=len(pairs),
             initial=done,
@@ -184,6 +234,8 @@ def run_eval(
     scores = {
         "benchmark": bench.name,
         "judge": config.judge,
+        "decoding": config.decoding,
+        "verdict": config.verdict,
         "tie_policy": config.tie_policy,
         "tie_credit": TIE_POLICIES[config.tie_policy],
         "protocol": config.protocol if bench.multi == "rb2" else None,

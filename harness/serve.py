@@ -8,11 +8,19 @@ where the throughput is). Bad requests get a 4xx naming the field; request size,
 request and queue length are bounded (413 / 422 / 503); an engine failure answers 500 and the
 server goes on.
 
+/compare and /reward take an optional `decoding` ("constrained" | "free"; default: the served
+pipeline's own). Requests merge only with requests of the same decoding; the other decoding is
+served by a second pipeline on the same engines, templates, sampling and rubric cache (built on
+first use; a server whose engines cannot constrain decoding answers 422). /compare records carry
+each pair's `decoding`, `verdict_rule` and `p_a` (mean P(A) at the verdict, when the judge
+engine reads one); /reward answers with the `decoding` it used.
+
 (No `from __future__ import annotations` here: FastAPI reads the request models from the
 handlers' annotations at runtime, and those models are local to `build_app`.)
 """
 
 import queue
+import re
 import threading
 import time
 import uuid
@@ -24,7 +32,10 @@ from typing import Any
 from rubric_arm.errors import InputError
 from rubric_arm.pipeline import RubricARM
 from rubric_arm.policy_reward import RubricARMReward
-from rubric_arm.types import SamplingParams, validate_prompt
+from rubric_arm.types import DECODINGS, Constraint, SamplingParams, VerdictProbe, validate_prompt
+
+STRUCTURED_OUTPUTS_FIELD = "structured_outputs"
+MAX_TOP_LOGPROBS = 20
 
 
 @dataclass
@@ -109,6 +120,57 @@ class Batcher:
             start += len(job.items)
 
 
+def with_decoding(arm: RubricARM, decoding: str) -> RubricARM:
+    """A pipeline like `arm` that decodes with `decoding` (`arm` itself when it already does):
+    the same engines, templates, sampling, rubric cache, verdict rule and votes. Built through
+    RubricARM's constructor so its checks apply (InputError when an engine cannot constrain
+    decoding or a template declares no grammar)."""
+    if decoding == arm.decoding:
+        return arm
+    other = RubricARM(
+        arm.generator_engine,
+        arm.judge_engine,
+        generator_template=arm.generator_template,
+        judge_template=arm.judge_template,
+        rubric_sampling=arm.rubric_sampling,
+        judge_sampling=arm.judge_sampling,
+        cache=arm.cache,
+        max_context=arm.max_context,
+        decoding=decoding,  # type: ignore[arg-type]
+        verdict=arm.verdict,
+        max_rubric_items=arm.max_rubric_items,
+    )
+    other.default_votes = arm.default_votes
+    return other
+
+
+def check_grammar(grammar: Any) -> str:
+    """The EBNF of a request's `structured_outputs.grammar` if xgrammar parses it (root rule
+    `root`), else an InputError naming the field."""
+    where = f"{STRUCTURED_OUTPUTS_FIELD}.grammar"
+    if not isinstance(grammar, str) or not grammar.strip():
+        raise InputError(f"{where} must be a non-empty string")
+    try:
+        import xgrammar
+    except ImportError:
+        raise InputError(
+            f"{STRUCTURED_OUTPUTS_FIELD}: this server cannot constrain decoding "
+            f"(xgrammar is not installed)"
+        ) from None
+    try:
+        xgrammar.Grammar.from_ebnf(grammar)
+    except Exception as exc:
+        raise InputError(f"{where} does not compile: {_parser_message(exc)}") from None
+    return grammar
+
+
+def _parser_message(exc: Exception) -> str:
+    """xgrammar's error on one line, without its `[time] file:line:` prefix."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    return re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", first)
+
+
 def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 0) -> Any:
     """The FastAPI app serving `arm` (its generator and judge engines)."""
     from fastapi import FastAPI, Request
@@ -118,25 +180,51 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
 
     limits = limits or ServeLimits()
     default_seed = seed
-    reward_fn = RubricARMReward(arm, seed=seed)
     models = {"generator": arm.generator_engine, "judge": arm.judge_engine}
+    pipelines: dict[str, tuple[RubricARM, RubricARMReward]] = {
+        arm.decoding: (arm, RubricARMReward(arm, seed=seed))
+    }
+    pipelines_lock = threading.Lock()
+
+    def pipeline_for(decoding: str | None) -> str:
+        """The decoding a request asked for (None: the served pipeline's), its pipeline built."""
+        chosen = arm.decoding if decoding is None else decoding
+        if chosen not in DECODINGS:
+            raise InputError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+        with pipelines_lock:
+            if chosen not in pipelines:
+                try:
+                    variant = with_decoding(arm, chosen)
+                except InputError as exc:
+                    raise InputError(f"decoding={chosen}: {exc}") from None
+                pipelines[chosen] = (variant, RubricARMReward(variant, seed=seed))
+        return chosen
 
     def handle_rubrics(_key: Any, prompts: list[Any]) -> list[Any]:
         return [r.to_dict() for r in arm.rubrics(prompts, desc="serve: rubrics")]
 
     def handle_compare(key: Any, pairs: list[dict]) -> list[Any]:
-        order, s = key
+        order, s, decoding = key
+        judge = pipelines[decoding][0]
         return [
-            r.to_dict(timings=False) for r in arm.judge(pairs, order=order, seed=s, desc="serve")
+            r.to_dict(timings=False) for r in judge.judge(pairs, order=order, seed=s, desc="serve")
         ]
 
-    def handle_reward(_key: Any, items: list[tuple]) -> list[Any]:
+    def handle_reward(decoding: Any, items: list[tuple]) -> list[Any]:
+        reward_fn = pipelines[decoding][1]
         prompts = [i[0] for i in items]
         return reward_fn(prompts, [i[1] for i in items], reference=[i[2] for i in items])
 
-    def handle_chat(key: Any, chats: list[Any]) -> list[Any]:
-        model, params = key
-        return models[model].generate(chats, params, desc="serve: chat")
+    def handle_chat(key: Any, items: list[tuple[Any, Constraint | None]]) -> list[Any]:
+        model, params, wants_probe = key
+        constraints = [constraint for _, constraint in items]
+        return models[model].generate(
+            [chat for chat, _ in items],
+            params,
+            desc="serve: chat",
+            constraints=constraints if any(c is not None for c in constraints) else None,
+            probe=VerdictProbe() if wants_probe else None,
+        )
 
     batcher = Batcher(
         {
@@ -169,11 +257,13 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
         pairs: list[Pair] = Field(min_length=1)
         order: str = "both"
         seed: int = default_seed
+        decoding: str | None = None
 
     class RewardRequest(BaseModel):
         prompts: list[str | list[Message]] = Field(min_length=1)
         completions: list[str]
         references: list[str]
+        decoding: str | None = None
 
     class ChatRequest(BaseModel):
         model: str = "judge"
@@ -183,6 +273,9 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
         max_tokens: int = 512
         n: int = 1
         seed: int | None = None
+        structured_outputs: dict[str, Any] | None = None
+        logprobs: bool = False
+        top_logprobs: int | None = None
 
     class TokenizeRequest(BaseModel):
         model: str = "judge"
@@ -236,6 +329,7 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
             "status": "ok",
             "generator": arm.generator_engine.fingerprint,
             "judge": arm.judge_engine.fingerprint,
+            "decoding": arm.decoding,
             "queue": batcher.queue.qsize(),
             "engine_calls": batcher.calls,
             "merged_requests": batcher.merged,
@@ -265,9 +359,10 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
                 if row["label"] is None:
                     row.pop("label")
                 pairs.append(row)
+            decoding = pipeline_for(req.decoding)
         except InputError as exc:
             return error(422, str(exc))
-        out = await run("compare", (req.order, req.seed), pairs)
+        out = await run("compare", (req.order, req.seed, decoding), pairs)
         return out if isinstance(out, JSONResponse) else {"records": out}
 
     @app.post("/reward")
@@ -282,11 +377,12 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
         try:
             check_items(n, "completions")
             prompts = [as_prompt(p, f"prompts[{k}]") for k, p in enumerate(req.prompts)]
+            decoding = pipeline_for(req.decoding)
         except InputError as exc:
             return error(422, str(exc))
         items = list(zip(prompts, req.completions, req.references, strict=True))
-        out = await run("reward", None, items)
-        return out if isinstance(out, JSONResponse) else {"rewards": out}
+        out = await run("reward", decoding, items)
+        return out if isinstance(out, JSONResponse) else {"rewards": out, "decoding": decoding}
 
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
@@ -309,8 +405,42 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
             return error(404, f"unknown model {req.model!r}; known: generator, judge")
         return {"count": models[req.model].count_tokens(req.prompt)}
 
+    def request_constraint(req: ChatRequest) -> Constraint | None:
+        """The request's grammar as a Constraint (None without `structured_outputs`)."""
+        if req.structured_outputs is None:
+            return None
+        engine = models[req.model]
+        if not getattr(engine, "supports_constraints", False):
+            raise InputError(
+                f"{STRUCTURED_OUTPUTS_FIELD}: the {engine.name} engine serving {req.model!r} "
+                f"cannot constrain decoding"
+            )
+        others = sorted(
+            k
+            for k, v in req.structured_outputs.items()
+            if k != "grammar" and v not in (None, False)
+        )
+        if others:
+            raise InputError(
+                f"{STRUCTURED_OUTPUTS_FIELD}: only 'grammar' is supported, got {', '.join(others)}"
+            )
+        grammar = check_grammar(req.structured_outputs.get("grammar"))
+        return Constraint(grammar=grammar, name="request")
+
     @app.post("/v1/chat/completions")
     async def chat(req: ChatRequest) -> Any:
+        """OpenAI chat completions on the generator or judge model.
+
+        `structured_outputs: {"grammar": <EBNF, root rule root>}` (vLLM's field) constrains the
+        output to the grammar; a grammar that does not parse answers 422 naming the field. The
+        grammar runs as given: its free-text rules get no per-span token budget, so bound them
+        in characters (`Constraint.bounded()`) or with `max_tokens`. No per-token
+        log-probabilities are returned (`choices[i].logprobs` is null): with `logprobs: true`
+        the judge's verdict probabilities, read with the default VerdictProbe (the token after
+        `Winner: Response`), come back as the non-standard `choices[i].label_probs`
+        ({"A": p, "B": 1 - p}, or null when no verdict was reached or the engine reads none);
+        `top_logprobs` (0..20) is accepted and otherwise ignored.
+        """
         if req.model not in models:
             return error(404, f"unknown model {req.model!r}; known: generator, judge")
         if not 1 <= req.n <= 16:
@@ -321,6 +451,17 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
             )
         if req.temperature < 0 or not 0 < req.top_p <= 1:
             return error(422, "temperature must be >= 0 and top_p in (0, 1]")
+        if req.top_logprobs is not None:
+            if not 0 <= req.top_logprobs <= MAX_TOP_LOGPROBS:
+                return error(
+                    422, f"top_logprobs must be in [0, {MAX_TOP_LOGPROBS}], got {req.top_logprobs}"
+                )
+            if req.top_logprobs > 0 and not req.logprobs:
+                return error(422, "top_logprobs needs logprobs: true")
+        try:
+            constraint = request_constraint(req)
+        except InputError as exc:
+            return error(422, str(exc))
         params = SamplingParams(
             temperature=req.temperature,
             top_p=req.top_p,
@@ -329,7 +470,7 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
             seed=req.seed,
         )
         chat_msgs = [m.model_dump() for m in req.messages]
-        out = await run("chat", (req.model, params), [chat_msgs])
+        out = await run("chat", (req.model, params, req.logprobs), [(chat_msgs, constraint)])
         if isinstance(out, JSONResponse):
             return out
         completions = out[0]
@@ -342,7 +483,9 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
                 {
                     "index": k,
                     "message": {"role": "assistant", "content": c.text},
+                    "logprobs": None,
                     "finish_reason": c.finish_reason,
+                    **({"label_probs": c.label_probs} if req.logprobs else {}),
                 }
                 for k, c in enumerate(completions)
             ],

@@ -14,11 +14,31 @@ from typing import Any
 from rubric_arm.data.jsonl import changed_settings
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.presets import PRESETS
+from rubric_arm.types import DECODINGS, VERDICT_RULES
 
 EXAMPLES = Path(__file__).parent / "data" / "examples.jsonl"
 
+_DEFAULT_DECODING = ", ".join(f"{name} {p.decoding}" for name, p in PRESETS.items())
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
+
+def _add_switches(g: Any, *, verdict: bool = True) -> None:
+    """--decoding and (for commands that pick a winner) --verdict; None keeps the preset's."""
+    g.add_argument(
+        "--decoding",
+        choices=DECODINGS,
+        help="constrained: outputs follow the template's grammar; free: plain sampling "
+        f"(default: the preset's: {_DEFAULT_DECODING})",
+    )
+    if verdict:
+        g.add_argument(
+            "--verdict",
+            choices=VERDICT_RULES,
+            help="vote: majority of the parsed winners; prob: the side of the mean P(A) at the "
+            "verdict over samples and orders (default: the preset's, vote)",
+        )
+
+
+def _add_model_options(p: argparse.ArgumentParser, *, verdict: bool = True) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--preset", default="mini", help=f"one of: {', '.join(PRESETS)} (default: mini)")
     g.add_argument("--generator", help="rubric generator: model name, hub id or local folder")
@@ -32,6 +52,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-p", type=float, help="judge nucleus sampling")
     g.add_argument("--max-context", type=int, help="cap on prompt + generation tokens")
     g.add_argument("--no-cache", action="store_true", help="bypass the persistent rubric cache")
+    _add_switches(g, verdict=verdict)
 
 
 def _build(args: argparse.Namespace):
@@ -64,6 +85,8 @@ def _build(args: argparse.Namespace):
         judge_sampling=judge_sampling,
         cache=not args.no_cache,
         max_context=args.max_context,
+        decoding=args.decoding,
+        verdict=getattr(args, "verdict", None),
     )
 
 
@@ -83,14 +106,18 @@ def cmd_rubric(args: argparse.Namespace) -> int:
     arm = _build(args)
     result = arm.rubrics([args.prompt])[0]
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        # Cache keys hold the decoding, so a cached rubric was also made with this one.
+        print(json.dumps({**result.to_dict(), "decoding": arm.decoding}, ensure_ascii=False))
         return 0
     if result.status != "ok":
         print("error: the prompt does not fit the generator's context", file=sys.stderr)
         return 1
     print(result.text.strip())
     n, valid = len(result.rubric.criteria), len(result.rubric.valid_criteria)
-    print(f"\n[{n} criteria, {valid} tagged; cached: {result.cached}]", file=sys.stderr)
+    print(
+        f"\n[{n} criteria, {valid} tagged; cached: {result.cached}; decoding: {arm.decoding}]",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -115,6 +142,11 @@ def _print_record(rec: dict[str, Any]) -> None:
     fmt = all(j["format_ok"] for j in rec["judgments"])
     print(
         f"format ok: {fmt}; rubric criteria: {rubric.get('n_criteria')} ({rubric.get('n_valid')} tagged)"
+    )
+    p_a = rec.get("p_a")
+    print(
+        f"decoding: {rec.get('decoding')}; verdict rule: {rec.get('verdict_rule')}; "
+        f"P(A better): {'not read' if p_a is None else f'{p_a:.3f}'}"
     )
     if rec.get("truncated"):
         print(f"truncated (tokens removed): {rec['truncated']}")
@@ -235,6 +267,9 @@ def _run_manifest(args: argparse.Namespace, arm: Any, order: str) -> dict[str, A
         "rubric_sampling": asdict(arm.rubric_sampling),
         "judge_sampling": asdict(arm.judge_sampling),
         "order": order,
+        "decoding": arm.decoding,
+        "verdict": arm.verdict,
+        "max_rubric_items": arm.max_rubric_items,
         "votes": args.votes or arm.default_votes,
         "seed": args.seed,
         "chunk_size": args.chunk_size,
@@ -275,6 +310,13 @@ def _print_summary(path: str, cache_stats: dict[str, Any]) -> None:
         f"pairs without a winner: {no_winner}; with truncated responses: {truncated}; "
         f"rubrics without a tagged item: {bad_rubric}",
     ]
+    if ok:
+        decodings = ", ".join(sorted({str(r.get("decoding")) for r in ok}))
+        rules = ", ".join(sorted({str(r.get("verdict_rule")) for r in ok}))
+        with_p = sum(r.get("p_a") is not None for r in ok)
+        lines.append(
+            f"decoding: {decodings}; verdict rule: {rules}; pairs with P(A) read: {with_p}"
+        )
     if labelled:
         lines.append(
             f"accuracy (winner == label, no winner counts as wrong): {correct}/{len(labelled)} "
@@ -352,6 +394,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         tie_policy=args.tie_policy,
         protocol=args.protocol,
         chunk_size=args.chunk_size,
+        decoding=args.decoding,
+        verdict=args.verdict,
     )
     metrics = run_eval(config, args.out, force=args.force, progress=not args.quiet)
     for m in metrics:
@@ -467,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rubric", help="write a rubric for one prompt")
     p.add_argument("--prompt", required=True)
     p.add_argument("--json", action="store_true", help="print the result record as JSON")
-    _add_model_options(p)
+    _add_model_options(p, verdict=False)
     p.set_defaults(func=cmd_rubric)
 
     p = sub.add_parser("judge", help="judge one pair, or a JSONL file of pairs (resumable)")
@@ -504,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--judge-arg",
         action="append",
         metavar="KEY=VALUE",
-        help="judge option, e.g. preset=mini, model=...",
+        help="judge option, e.g. preset=mini, model=..., decoding=free, verdict=prob",
     )
     p.add_argument(
         "--benchmark", required=True, help="mini, rewardbench, rewardbench2, rm-bench, ..."
@@ -533,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-size", type=int, default=32, help="pairs per batched call (fixed per run)"
     )
+    _add_switches(p.add_argument_group("judge switches (rubric-arm, prompted-rubric, direct)"))
     p.add_argument("--force", action="store_true", help="start the run folder over")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)

@@ -19,8 +19,9 @@ from typing import Any
 from rubric_arm.errors import InputError
 from rubric_arm.types import Constraint, Rubric
 
-# Characters `str.splitlines` treats as line ends: free text excludes them all.
-_LINE_BREAKS = r"\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+# Characters `str.splitlines` treats as line ends, and "<" (so no `<think>` block can open and
+# hide what precedes it from the parsers): free text excludes them all.
+_NEVER_IN_TEXT = r"\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029<"
 # First characters the verdict parser strips from a justification (see verdict.py).
 _STRIPPED = r" \t*_`:\-\u2013\u2014=>+#"
 
@@ -28,8 +29,8 @@ _STRIPPED = r" \t*_`:\-\u2013\u2014=>+#"
 def _text_rule(name: str, exclude: str = "", first_exclude: str = _STRIPPED) -> str:
     """`name ::= first tail`: one line of free text, `exclude` kept out of it."""
     return (
-        f"{name} ::= [^{_LINE_BREAKS}{first_exclude}{exclude}] {name}_tail\n"
-        f"{name}_tail ::= [^{_LINE_BREAKS}{exclude}]*"
+        f"{name} ::= [^{_NEVER_IN_TEXT}{first_exclude}{exclude}] {name}_tail\n"
+        f"{name}_tail ::= [^{_NEVER_IN_TEXT}{exclude}]*"
     )
 
 

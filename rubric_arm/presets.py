@@ -66,8 +66,9 @@ PRESETS: dict[str, Preset] = {
             name="tiny",
             generator="tiny-random",
             judge="tiny-random",
-            rubric_sampling=SamplingParams(temperature=0.0, max_new_tokens=48),
-            judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64),
+            # room for the judge format's forced text in the tiny tokenizer's short tokens
+            rubric_sampling=SamplingParams(temperature=0.0, max_new_tokens=96),
+            judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=200),
             description="random-init test model built locally (tests only; output is noise)",
             decoding="constrained",
             max_rubric_items=3,

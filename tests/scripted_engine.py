@@ -36,7 +36,14 @@ def words(text: str) -> list[str]:
 
 
 class ScriptedEngine(Engine):
-    """Generator mode returns `rubric`; judge mode names the response holding the word GOOD."""
+    """Generator mode returns `rubric`; judge mode names the response holding the word GOOD.
+
+    `probs_fn(text, vote)` gives P("A") of the shown labels for a judge output (None: no
+    probability), returned as `Completion.label_probs` {"A": p, "B": 1 - p}; without it no
+    completion carries probabilities. `constrained=True` declares grammar support (the outputs
+    stay the scripted ones), so a pipeline can run under decoding="constrained"; the
+    constraints each call received are kept in `constraints`.
+    """
 
     name = "scripted"
 
@@ -48,13 +55,18 @@ class ScriptedEngine(Engine):
         fingerprint: str = "scripted-1",
         context_length: int = 4096,
         judge_fn: Callable[[str, int], str] | None = None,
+        probs_fn: Callable[[str, int], float | None] | None = None,
+        constrained: bool = False,
     ) -> None:
         self.role = role
         self.rubric = rubric
         self.fingerprint = fingerprint
         self.context_length = context_length
         self.judge_fn = judge_fn
+        self.probs_fn = probs_fn
+        self.supports_constraints = constrained
         self.calls: list[tuple[list[Chat], SamplingParams]] = []
+        self.constraints: list[list[Any] | None] = []
 
     def generate(
         self,
@@ -66,6 +78,7 @@ class ScriptedEngine(Engine):
         probe: Any = None,
     ) -> list[list[Completion]]:
         self.calls.append((list(chats), params))
+        self.constraints.append(None if constraints is None else list(constraints))
         out = []
         for chat in chats:
             text = "\n".join(m["content"] for m in chat)
@@ -78,7 +91,16 @@ class ScriptedEngine(Engine):
                 else:
                     good, bad = text.find("GOOD"), text.find("BAD")
                     reply = judge_output("A" if good < bad else "B")
-                samples.append(Completion(reply, self.chat_tokens(chat), len(words(reply))))
+                judged = self.probs_fn is not None and self.role != "generator"
+                p_a = self.probs_fn(text, v) if judged else None
+                samples.append(
+                    Completion(
+                        reply,
+                        self.chat_tokens(chat),
+                        len(words(reply)),
+                        label_probs=None if p_a is None else {"A": p_a, "B": 1.0 - p_a},
+                    )
+                )
             out.append(samples)
         return out
 

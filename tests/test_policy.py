@@ -1,9 +1,11 @@
 """Policy runs: DPO / IterDPO on Rubric-ARM-labelled pairs and online GRPO with RubricARMReward on
-the tiny synthetic policy, the agreement filter, verifier scoring and the study report."""
+the tiny synthetic policy, the agreement and probability-margin filters, the probability reward
+through registry records, verifier scoring and the study report."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ pytest.importorskip("trl")
 
 from rubric_arm.cache import RubricCache  # noqa: E402
 from rubric_arm.data.verifiers import VerifiableItem  # noqa: E402
+from rubric_arm.errors import InputError  # noqa: E402
 from rubric_arm.harness.judges import RubricARMJudge  # noqa: E402
 from rubric_arm.pipeline import RubricARM  # noqa: E402
 from rubric_arm.trainer.policy.config import load_policy_config  # noqa: E402
@@ -35,13 +38,29 @@ def first_shown_wins(text: str, vote: int) -> str:
     return judge_output("A")
 
 
+STRENGTH = re.compile(r"strength=(\d+)")
+
+
+def strength_probs(bias: float):
+    """P(shown A) = s_A / (s_A + s_B) + `bias` from the `strength=N` markers of the responses in
+    the order shown: a position-free preference plus a constant pull toward the first position,
+    which the mean over both orders cancels. None when a marker is missing."""
+
+    def probs(text: str, vote: int) -> float | None:
+        found = [int(n) for n in STRENGTH.findall(text)]
+        return found[0] / (found[0] + found[1]) + bias if len(found) == 2 else None
+
+    return probs
+
+
 def scripted_judge(
-    judge_fn=shorter_wins, cache_dir: Path | None = None
+    judge_fn=shorter_wins, cache_dir: Path | None = None, probs_fn=None
 ) -> tuple[RubricARMJudge, ScriptedEngine, ScriptedEngine]:
-    """A Rubric-ARM judge on scripted engines; with `cache_dir`, a rubric cache of its own there
-    (the default cache lives in the test home and outlives a test run)."""
+    """A Rubric-ARM judge on scripted engines (`probs_fn`: its verdict probabilities); with
+    `cache_dir`, a rubric cache of its own there (the default cache lives in the test home and
+    outlives a test run)."""
     gen = ScriptedEngine("generator")
-    judge = ScriptedEngine("judge", judge_fn=judge_fn)
+    judge = ScriptedEngine("judge", judge_fn=judge_fn, probs_fn=probs_fn)
     cache = RubricCache(cache_dir / "rubrics.sqlite") if cache_dir else False
     arm = RubricARM(
         gen, judge, judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64), cache=cache
@@ -67,6 +86,116 @@ def test_agreement_filter_keeps_only_pairs_both_orders_agree_on() -> None:
     biased, _, _ = scripted_judge(first_shown_wins)
     rows, stats = label_pairs(biased, ["p"], ["x"], ["yy"], 0)
     assert rows == [] and stats.disagreed == 1 and stats.kept_fraction == 0.0
+
+
+def test_margin_filter_keeps_exactly_the_pairs_far_enough_from_even() -> None:
+    # Strengths (y1, y2) and a pull of 1/16 toward the first position. Per order P(y1 better):
+    #   q0 (7, 1): forward 7/8 + 1/16 = 0.9375; swapped, y2 first: 1/8 + 1/16 -> 1 - 0.1875
+    #     = 0.8125; mean 0.875, 0.375 from 0.5: kept, y1 chosen.
+    #   q1 (9, 7): 0.625 and 1 - 0.5 = 0.5; mean 0.5625, 0.0625 from 0.5: below the margin.
+    #   q2 (1, 3): 0.3125 and 1 - 0.8125 = 0.1875; mean 0.25, on the margin: kept, y2 chosen.
+    #   q3 (2, 2): 0.5625 and 0.4375; mean 0.5: no side.
+    #   q4 identical samples; q5 has no strength marker, so no probability.
+    # Taking the swapped order's P(A) without flipping it would keep q1 and q3 and drop q0, q2.
+    fair, _, _ = scripted_judge(probs_fn=strength_probs(0.0625))
+    first = ["s strength=7", "s strength=9", "s strength=1", "s strength=2", "same", "plain"]
+    second = ["t strength=1", "t strength=7", "t strength=3", "t strength=2", "same", "other"]
+    prompts = [f"prompt {k}" for k in range(6)]
+    rows, stats = label_pairs(fair, prompts, first, second, 0, margin=0.25)
+    assert [(r["id"], r["chosen"], r["rejected"], r["p_a"]) for r in rows] == [
+        ("q0", "s strength=7", "t strength=1", 0.875),
+        ("q2", "t strength=3", "s strength=1", 0.25),
+    ]
+    assert (stats.identical, stats.judged, stats.kept) == (1, 5, 2)
+    assert (stats.below_margin, stats.no_probability) == (2, 1)
+    assert (stats.disagreed, stats.unparsed) == (0, 0)
+    info = stats.to_dict()
+    assert info["kept_fraction"] == 0.4 and info["margin"] == 0.25
+    assert info["rule"] == "|mean P(A) - 0.5| >= 0.25"
+    # A smaller margin also keeps q1; margin 0 keeps everything with a side (not q3).
+    rows, _ = label_pairs(fair, prompts, first, second, 0, margin=0.0625)
+    assert [r["id"] for r in rows] == ["q0", "q1", "q2"]
+    rows, stats = label_pairs(fair, prompts, first, second, 0, margin=0.0)
+    assert [r["id"] for r in rows] == ["q0", "q1", "q2"] and stats.below_margin == 1
+    # The agreement rule on the same judge reads the verdict texts (here: shorter wins) instead.
+    rows, stats = label_pairs(fair, prompts, first, second, 0)
+    assert stats.margin is None and stats.rule == "both orders agree" and stats.kept == 5
+    with pytest.raises(InputError, match=r"\[0, 0.5\]"):
+        label_pairs(fair, prompts, first, second, 0, margin=0.75)
+
+
+def test_margin_setting_is_checked_and_reaches_the_labels(tmp_path: Path) -> None:
+    cfg = tiny_cfg(tmp_path, dpo={"label_margin": 0.25})
+    assert cfg.dpo.label_margin == 0.25
+    assert tiny_cfg(tmp_path).dpo.label_margin is None
+    with pytest.raises(InputError, match="dpo.label_margin must be in"):
+        tiny_cfg(tmp_path, dpo={"label_margin": 0.6})
+    from rubric_arm.trainer.policy.runs import label_summary
+
+    _, stats = label_pairs(
+        scripted_judge(probs_fn=strength_probs(0.0))[0],
+        ["p", "q"],
+        ["a strength=3", "a strength=1"],
+        ["b strength=1", "b strength=1"],
+        0,
+        margin=0.25,
+    )
+    line = label_summary(1, stats.to_dict())
+    assert "kept 1 of 2 judged pairs (50%; |mean P(A) - 0.5| >= 0.25)" in line
+    assert "below the margin 1" in line
+    old = {"kept": 2, "judged": 2, "kept_fraction": 1.0, "identical": 0, "disagreed": 0}
+    assert "both orders agree" in label_summary(1, {**old, "unparsed": 0})
+
+
+def test_prob_reward_through_registry_records_matches_the_pipeline_reward(tmp_path: Path) -> None:
+    from rubric_arm.harness.judges import make_judge
+    from rubric_arm.policy_reward import RubricARMReward
+    from rubric_arm.trainer.policy.judging import HarnessJudgeReward, make_reward
+
+    judge, _, _ = scripted_judge(first_shown_wins, probs_fn=strength_probs(0.125))
+    candidates = ["c strength=3", "c strength=1", "c strength=7"]
+    refs = ["r strength=1"] * 3
+    direct = make_reward(judge, None, 16, seed=0, score="prob")
+    assert isinstance(direct, RubricARMReward) and direct.score == "prob"
+    # the records' path (dicts, as from judge_pairs or a reward server) gives the same rewards
+    via_records = HarnessJudgeReward(judge, None, score="prob")
+    expected = [0.75, 0.5, 0.875]  # see test_policy_reward: strengths vs 1, pull 1/8
+    assert direct(["p"] * 3, candidates, reference=refs) == expected
+    assert via_records(["p"] * 3, candidates, reference=refs) == expected
+    assert via_records.stats.prob_fallbacks == 0
+    # a judge whose records hold no probabilities: every order falls back to 0.5, counted
+    coin = make_reward(make_judge("random"), None, 16, seed=3, score="prob")
+    assert coin(["p"] * 6, [f"answer {k}" for k in range(6)], reference=["ref"] * 6) == [0.5] * 6
+    assert coin.stats.prob_fallbacks == 12
+    # the recipe setting reaches the run's reward
+    run = PolicyRun(tiny_cfg(tmp_path, grpo={"score": "prob"}), progress=False)
+    run._judge = judge
+    assert run.grpo_reward(None).score == "prob"
+    assert load_policy_config(ROOT / "configs" / "policy-mini.yaml").grpo.score == "prob"
+    assert tiny_cfg(tmp_path / "other").grpo.score == "binary"
+
+
+def test_remote_reward_reads_probabilities_from_the_servers_records() -> None:
+    from rubric_arm.trainer.policy.remote import RemoteReward
+
+    judge, _, _ = scripted_judge(first_shown_wins, probs_fn=strength_probs(0.125))
+
+    class Served:
+        """What /compare answers: the pipeline's records as JSON."""
+
+        status_code = 200
+
+        def __init__(self, body: dict) -> None:
+            recs = judge.arm.judge(body["pairs"], order=body["order"], seed=body["seed"])
+            self.records = json.loads(json.dumps([r.to_dict(timings=False) for r in recs]))
+
+        def json(self) -> dict:
+            return {"records": self.records}
+
+    reward = RemoteReward("http://judge:8321", None, 16, score="prob")
+    reward.client = type("Client", (), {"post": lambda self, url, json: Served(json)})()
+    out = reward(["p", "p"], ["c strength=3", "c strength=1"], reference=["r strength=1"] * 2)
+    assert out == [0.75, 0.5] and reward.stats.prob_fallbacks == 0
 
 
 def test_order_verdicts_of_a_judge_without_per_order_judgments() -> None:

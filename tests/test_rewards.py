@@ -1,4 +1,5 @@
-"""Rewards: every winner/label combination, both judging orders, the verdict-based reward."""
+"""Rewards: every winner/label combination, both judging orders, the verdict-based reward, and
+the probability forms of the policy reward and the DPO filter."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import itertools
 import pytest
 
 from rubric_arm.rewards import (
+    NEUTRAL_PROBABILITY,
     dpo_agreement,
+    dpo_margin,
     generator_reward,
     judge_reward,
+    prob_reward_vs_reference,
     r_acc,
     r_fmt,
     reward_vs_reference,
@@ -130,3 +134,57 @@ def test_dpo_agreement_and_reward_are_consistent():
         assert (agreed == "A") == (reward == 1.0)
         mirrored = dpo_agreement(swapped, forward)
         assert mirrored == {"A": "B", "B": "A", None: None}[agreed]
+
+
+# ---- probability forms ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("p_first", "p_second", "expected"),
+    [
+        (0.875, 0.625, 0.75),
+        (1.0, 1.0, 1.0),
+        (0.0, 0.0, 0.0),
+        (0.75, None, 0.625),
+        (None, 0.25, 0.375),
+        (None, None, NEUTRAL_PROBABILITY),
+    ],
+)
+def test_prob_reward_vs_reference(p_first, p_second, expected):
+    reward = prob_reward_vs_reference(p_first, p_second)
+    assert reward == expected and isinstance(reward, float)
+
+
+def test_prob_reward_equals_the_binary_reward_on_certain_verdicts():
+    """With P = 1 for the parsed winner (0 for the other), both forms agree on every verdict
+    pair; an unparsed order is where they differ (binary 0, prob the neutral 0.5)."""
+    for forward, swapped in itertools.product(("A", "B"), ("A", "B")):
+        p_first = 1.0 if forward == "A" else 0.0  # the candidate is Response A shown first
+        p_second = 1.0 if swapped == "B" else 0.0  # and Response B shown second
+        assert prob_reward_vs_reference(p_first, p_second) == reward_vs_reference(forward, swapped)
+    assert reward_vs_reference(None, None) == 0.0
+    assert prob_reward_vs_reference(None, None) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("p_forward", "p_swapped", "margin", "expected"),
+    [
+        (0.9375, 0.8125, 0.25, "A"),  # mean 0.875: 0.375 above 0.5
+        (0.3125, 0.1875, 0.25, "B"),  # mean 0.25: exactly on the margin counts
+        (0.625, 0.5, 0.25, None),  # mean 0.5625: 0.0625 from 0.5, too close
+        (0.75, 0.25, 0.0, None),  # mean exactly 0.5 names no side, even with no margin
+        (0.5625, 0.5, 0.0, "A"),
+        (0.9, None, 0.1, None),  # one order alone is not enough
+        (None, None, 0.0, None),
+        (0.7, 0.7, 0.2, "A"),  # 0.7 - 0.5 is 0.19999999999999996 in floats: still on the margin
+    ],
+)
+def test_dpo_margin(p_forward, p_swapped, margin, expected):
+    assert dpo_margin(p_forward, p_swapped, margin) == expected
+
+
+def test_dpo_margin_is_symmetric_under_swapping_the_samples():
+    """Exchanging y1 and y2 turns P(y1 better) into 1 - P in each order, and the forward order
+    into the swapped one: the kept side flips, the decision to keep does not."""
+    for p_forward, p_swapped in itertools.product((0.0625, 0.3125, 0.5, 0.6875, 1.0), repeat=2):
+        kept = dpo_margin(p_forward, p_swapped, 0.125)
+        mirrored = dpo_margin(1 - p_swapped, 1 - p_forward, 0.125)
+        assert mirrored == {"A": "B", "B": "A", None: None}[kept]

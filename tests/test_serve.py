@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -14,9 +16,12 @@ from scripted_engine import ScriptedEngine, judge_output
 
 from rubric_arm.engines.openai_engine import OpenAIEngine
 from rubric_arm.errors import RubricArmError
+from rubric_arm.formats import judge_format
 from rubric_arm.harness.serve import ServeLimits, build_app
 from rubric_arm.pipeline import RubricARM
-from rubric_arm.types import SamplingParams
+from rubric_arm.rubric import parse_rubric
+from rubric_arm.types import Constraint, SamplingParams, VerdictProbe
+from rubric_arm.verdict import parse_verdict
 
 uvicorn = pytest.importorskip("uvicorn")
 
@@ -30,10 +35,12 @@ def judge_fn(text: str, vote: int) -> str:
 
 
 class Server:
-    def __init__(self, limits: ServeLimits | None = None) -> None:
+    """The service on a free loopback port: scripted engines, or the given pipeline."""
+
+    def __init__(self, limits: ServeLimits | None = None, arm: RubricARM | None = None) -> None:
         self.gen = ScriptedEngine("generator")
         self.judge = ScriptedEngine("judge", judge_fn=judge_fn)
-        arm = RubricARM(
+        arm = arm or RubricARM(
             self.gen,
             self.judge,
             judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64),
@@ -204,3 +211,160 @@ def test_grpo_run_with_the_judge_served_remotely(server: Server, tmp_path) -> No
     assert stats["calls"] == cfg.grpo.max_steps and stats["invalid"] == 0
     # the service judged every completion in both orders
     assert httpx.get(f"{server.url}/health").json()["engine_calls"] >= cfg.grpo.max_steps
+
+
+# ---- decoding through the service: structured_outputs, label probabilities, `decoding` --------
+
+TWO_CRITERIA = parse_rubric(
+    "1. The response answers the question. [Hard Rule]\n2. The response is clear. [Principle]"
+)
+JUDGE_CHAT = [{"role": "user", "content": "Response A: GOOD. Response B: BAD. Which is better?"}]
+
+
+@pytest.fixture
+def tiny_server(tiny_engine) -> Iterator[Server]:
+    """The service on the tiny random model (both roles), free decoding by default."""
+    arm = RubricARM(
+        tiny_engine,
+        tiny_engine,
+        rubric_sampling=SamplingParams(temperature=0.0, max_new_tokens=24),
+        judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=160),
+        cache=False,
+        max_rubric_items=2,
+    )
+    s = Server(arm=arm)
+    yield s
+    s.stop()
+
+
+def chat_body(**extra: Any) -> dict[str, Any]:
+    return {"model": "judge", "messages": JUDGE_CHAT, "max_tokens": 32, **extra}
+
+
+def test_constrained_chat_through_the_openai_engine_follows_the_grammar(
+    tiny_server: Server, tiny_engine
+) -> None:
+    import xgrammar
+
+    engine = OpenAIEngine("judge", f"{tiny_server.url}/v1")
+    # free-text spans bounded to 12 characters, so the whole judgment fits max_new_tokens
+    constraint = replace(judge_format(TWO_CRITERIA).constraint(), bounded_chars=12)
+    params = SamplingParams(temperature=0.0, max_new_tokens=300)
+    (row,) = engine.generate([JUDGE_CHAT], params, constraints=[constraint], probe=VerdictProbe())
+    out = row[0]
+    assert out.finish_reason == "stop"
+    verdict = parse_verdict(out.text, 2)
+    assert verdict.winner in ("A", "B") and verdict.format_ok, verdict.format_problems
+    compiled = tiny_engine.grammar_runtime().compiled(Constraint(constraint.bounded()))
+    matcher = xgrammar.GrammarMatcher(compiled)
+    assert matcher.accept_string(out.text) and matcher.is_completed()
+    assert out.label_probs is not None and set(out.label_probs) == {"A", "B"}
+    assert sum(out.label_probs.values()) == pytest.approx(1.0)
+    assert out.label_probs[verdict.winner] >= 0.5  # greedy took the likelier label
+    (free,) = engine.generate([JUDGE_CHAT], SamplingParams(temperature=0.0, max_new_tokens=40))
+    assert parse_verdict(free[0].text, 2).winner is None  # unconstrained, the random model rambles
+
+
+def test_bad_structured_outputs_get_422_naming_the_field(tiny_server: Server) -> None:
+    url = f"{tiny_server.url}/v1/chat/completions"
+    cases = [
+        ({"grammar": 'root ::= "a" missing_rule'}, "structured_outputs.grammar does not compile"),
+        ({"grammar": "root ::= (("}, "structured_outputs.grammar does not compile"),
+        ({"grammar": "   "}, "structured_outputs.grammar must be a non-empty string"),
+        ({"grammar": 5}, "structured_outputs.grammar must be a non-empty string"),
+        ({"regex": "a+"}, "only 'grammar' is supported, got regex"),
+    ]
+    for field_value, message in cases:
+        r = httpx.post(url, json=chat_body(structured_outputs=field_value))
+        assert r.status_code == 422, (field_value, r.text)
+        assert message in r.json()["error"]["message"]
+    assert (
+        "missing_rule"
+        in httpx.post(url, json=chat_body(structured_outputs=cases[0][0])).json()["error"][
+            "message"
+        ]
+    )
+    r = httpx.post(url, json=chat_body(logprobs=True, top_logprobs=50))
+    assert r.status_code == 422 and "top_logprobs" in r.json()["error"]["message"]
+    r = httpx.post(url, json=chat_body(top_logprobs=5))
+    assert r.status_code == 422 and "logprobs: true" in r.json()["error"]["message"]
+    engine = OpenAIEngine("judge", f"{tiny_server.url}/v1", retries=0)
+    with pytest.raises(RubricArmError, match="cannot constrain decoding.*does not compile"):
+        engine.generate([JUDGE_CHAT], SamplingParams(), constraints=[Constraint("root ::= ((")])
+    ok = httpx.post(url, json=chat_body(logprobs=True, top_logprobs=5))
+    assert ok.status_code == 200
+    choice = ok.json()["choices"][0]
+    assert choice["logprobs"] is None and "label_probs" in choice
+
+
+def test_compare_with_constrained_decoding_on_the_tiny_model(tiny_server: Server) -> None:
+    body = {"pairs": [pair(0, True)], "order": "as_given", "decoding": "constrained"}
+    r = httpx.post(f"{tiny_server.url}/compare", json=body, timeout=300)
+    assert r.status_code == 200, r.text
+    rec = r.json()["records"][0]
+    assert rec["status"] == "ok" and rec["decoding"] == "constrained"
+    assert rec["verdict_rule"] == "vote" and len(rec["judgments"]) == 1
+    assert rec["judgments"][0]["winner"] in ("A", "B") and rec["winner"] in ("A", "B")
+    assert rec["p_a"] is not None and 0.0 <= rec["p_a"] <= 1.0
+    assert tiny_server.app.state.arm.decoding == "free"  # the served pipeline is unchanged
+
+
+def test_each_request_decodes_as_it_asks_and_is_merged_only_with_its_kind() -> None:
+    gen = ScriptedEngine("generator", constrained=True)
+    judge = ScriptedEngine(
+        "judge", judge_fn=judge_fn, probs_fn=lambda text, v: 0.8, constrained=True
+    )
+    arm = RubricARM(
+        gen, judge, judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64), cache=False
+    )
+    s = Server(ServeLimits(batch_window_s=0.2), arm=arm)
+    try:
+
+        def compare(decoding: str | None) -> dict:
+            body: dict[str, Any] = {"pairs": [pair(0, True)], "order": "as_given"}
+            if decoding is not None:
+                body["decoding"] = decoding
+            return httpx.post(f"{s.url}/compare", json=body, timeout=60).json()["records"][0]
+
+        with ThreadPoolExecutor(4) as pool:
+            recs = list(pool.map(compare, ["constrained", None, "constrained", "free"]))
+        assert [r["decoding"] for r in recs] == ["constrained", "free", "constrained", "free"]
+        assert all(r["winner"] == "A" and r["status"] == "ok" for r in recs)
+        assert all(r["p_a"] == pytest.approx(0.8) for r in recs)
+        # every judge call is all constrained or all free: the two kinds are never merged
+        kinds = [None if c is None else all(x is not None for x in c) for c in judge.constraints]
+        assert set(kinds) == {None, True} and len(kinds) <= 4
+        # rubrics too are generated under the decoding each request asked for
+        assert {c is not None for c in gen.constraints} == {False, True}
+        judge.constraints.clear()
+        body = {"prompts": ["q"], "completions": ["GOOD"], "references": ["BAD"]}
+        r = httpx.post(f"{s.url}/reward", json={**body, "decoding": "constrained"}).json()
+        assert r == {"rewards": [1.0], "decoding": "constrained"}
+        assert len(judge.constraints) == 1 and all(c is not None for c in judge.constraints[0])
+        assert httpx.get(f"{s.url}/health").json()["decoding"] == "free"
+    finally:
+        s.stop()
+
+
+def test_a_server_that_cannot_constrain_says_so(server: Server) -> None:
+    url = server.url
+    r = httpx.post(f"{url}/compare", json={"pairs": [pair(0, True)], "decoding": "constrained"})
+    assert r.status_code == 422
+    assert "decoding=constrained" in r.json()["error"]["message"]
+    assert "cannot constrain decoding" in r.json()["error"]["message"]
+    r = httpx.post(f"{url}/compare", json={"pairs": [pair(0, True)], "decoding": "sideways"})
+    assert r.status_code == 422 and "decoding must be one of" in r.json()["error"]["message"]
+    r = httpx.post(
+        f"{url}/v1/chat/completions",
+        json=chat_body(structured_outputs={"grammar": 'root ::= "A"'}),
+    )
+    assert r.status_code == 422 and "scripted engine" in r.json()["error"]["message"]
+    engine = OpenAIEngine("judge", f"{url}/v1", retries=0)
+    with pytest.raises(RubricArmError, match="cannot constrain decoding.*use decoding=free"):
+        engine.generate([JUDGE_CHAT], SamplingParams(), constraints=[Constraint('root ::= "A"')])
+    ok = httpx.post(f"{url}/compare", json={"pairs": [pair(1, True)]}).json()["records"][0]
+    assert ok["decoding"] == "free" and ok["winner"] == "A" and ok["p_a"] is None
+    rewards = httpx.post(
+        f"{url}/reward", json={"prompts": ["q"], "completions": ["GOOD"], "references": ["BAD"]}
+    ).json()
+    assert rewards == {"rewards": [1.0], "decoding": "free"}

@@ -158,6 +158,105 @@ def test_generator_reward_batches_one_greedy_judge_call() -> None:
     assert len(judge.calls) == 1 and judge.calls[0][1].greedy
 
 
+def test_generator_reward_follows_the_arms_verdict_rule() -> None:
+    """The frozen judge's records now carry P(A); the generator's reward reads the record's
+    winner, so it follows the pipeline's verdict rule: the parsed text under vote (the default
+    of the trainer's arm), the probability under prob."""
+
+    def against_the_text(text: str, vote: int) -> float:
+        return 0.25 if text.find("GOOD") < text.find("BAD") else 0.75  # P(A) favours BAD
+
+    pair = {"id": "p", "prompt": "q", "response_a": "GOOD", "response_b": "BAD", "label": "A"}
+    rubric = "1. The response is good. [Hard Rule]"
+    for verdict, expected in (("vote", [1.0]), ("prob", [0.0])):
+        judge = ScriptedEngine("judge", probs_fn=against_the_text)
+        arm = RubricARM(
+            judge,
+            judge,
+            judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64),
+            cache=False,
+            verdict=verdict,  # type: ignore[arg-type]
+        )
+        logged: dict[str, float] = {}
+        out = GeneratorReward(arm, seed=0)([], [rubric], [json.dumps(pair)], logged.__setitem__)
+        assert out == expected and logged["generator/judge_parse_failures"] == 0.0
+
+
+# ---- held-out evaluation settings ------------------------------------------------------------
+def _eval_engines(p_a: float) -> tuple[ScriptedEngine, ScriptedEngine]:
+    """Scripted generator and judge that accept grammars; the judge's text always names the
+    response shown first while its P(A) is `p_a`."""
+    gen = ScriptedEngine("generator", rubric=synthetic.gold_rubric("green"), constrained=True)
+    judge = ScriptedEngine(
+        "judge",
+        judge_fn=lambda text, v: judge_output("A", 1),
+        probs_fn=lambda text, v: p_a,
+        constrained=True,
+    )
+    return gen, judge
+
+
+def test_eval_decoding_and_verdict_reach_the_pipeline() -> None:
+    from rubric_arm.trainer.evaluate import heldout_accuracy, summary_lines
+
+    pairs = synthetic.make_pairs(6, 0)
+    cfg = load_config(TINY)
+    assert (cfg.eval.decoding, cfg.eval.verdict) == ("constrained", "vote")
+    gen, judge = _eval_engines(0.25)
+    vote = heldout_accuracy(cfg, gen, judge, pairs)
+    assert (vote["decoding"], vote["verdict"]) == ("constrained", "vote")
+    assert all(
+        (e["decoding"], e["verdict_rule"]) == ("constrained", "vote") for e in vote["examples"]
+    )
+    # both engines were handed their output grammars: one rubric grammar per distinct prompt,
+    # the judge grammar for every judgment
+    assert [c.name for c in gen.constraints[0]] == ["rubric"] * len(gen.calls[0][0])
+    assert [c.name for c in judge.constraints[0]] == ["judge"] * len(pairs)
+    assert vote["with_probability"] == len(pairs) and vote["unparsed"] == 0
+    # vote takes the text (the response shown first), prob the side of P(A) = 0.25 (the one
+    # shown second): every pair gets the opposite credit
+    gen, judge = _eval_engines(0.25)
+    prob = heldout_accuracy(load_config(TINY, {"eval": {"verdict": "prob"}}), gen, judge, pairs)
+    assert prob["verdict"] == "prob" and prob["examples"][0]["verdict_rule"] == "prob"
+    assert {k: 1 - v for k, v in vote["per_pair"].items()} == prob["per_pair"]
+    gen, judge = _eval_engines(0.25)
+    free = heldout_accuracy(load_config(TINY, {"eval": {"decoding": "free"}}), gen, judge, pairs)
+    assert free["decoding"] == "free" and free["examples"][0]["decoding"] == "free"
+    assert gen.constraints == [None] and judge.constraints == [None]
+    assert load_config(ROOT / "configs" / "paper.yaml").eval.decoding == "free"
+    assert load_config(ROOT / "configs" / "mini.yaml").eval.decoding == "constrained"
+    lines = summary_lines({"baseline": free, "trained": vote})
+    assert "(decoding constrained, verdict vote)" in lines[0]
+    assert lines[-1] == f"heldout_accuracy={vote['accuracy']:.4f} baseline={free['accuracy']:.4f}"
+
+
+def test_constrained_eval_needs_grammars_and_ends_every_tiny_judgment_in_a_verdict(
+    tmp_path: Path, tiny_engine
+) -> None:
+    """On a real (random-init) model under the tiny recipe's eval settings every judgment
+    follows the grammar to a verdict and records P(A); a template without a grammar is refused
+    when the recipe loads, not after training."""
+    from rubric_arm.trainer.evaluate import heldout_accuracy
+
+    cfg = load_config(TINY)
+    res = heldout_accuracy(cfg, tiny_engine, tiny_engine, synthetic.make_pairs(2, 0))
+    assert res["decoding"] == "constrained" and res["unparsed"] == 0
+    assert res["with_probability"] == 2 and res["format_ok"] == 2
+    for rec in res["examples"]:
+        assert rec["decoding"] == "constrained" and rec["p_a"] is not None
+        assert all(
+            j["text"].rstrip().endswith(("Response A", "Response B")) for j in rec["judgments"]
+        )
+    plain = tmp_path / "plain-judge.txt"
+    plain.write_text("Rubric: {rubric}\nTask: {prompt}\nA: {response_a}\nB: {response_b}\n")
+    with pytest.raises(InputError, match="judge.template .* declares no output grammar"):
+        load_config(TINY, {"judge": {"template": str(plain)}})
+    free = load_config(TINY, {"judge": {"template": str(plain)}, "eval": {"decoding": "free"}})
+    assert free.eval.decoding == "free"
+    with pytest.raises(InputError, match="eval.decoding: must be one of"):
+        load_config(TINY, parse_overrides(["--eval.decoding", "greedy"]))
+
+
 def test_grpo_prompts_respect_max_prompt_tokens(tmp_path: Path) -> None:
     from rubric_arm.trainer.loop import TokenizerView, Trainer, _prompt_context
 

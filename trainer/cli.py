@@ -11,7 +11,8 @@ USAGE = """rubric-arm train --config configs/X.yaml [--dry-run] [--eval] [--smok
   --config   a YAML recipe (configs/paper.yaml, mini.yaml, tiny.yaml)
   --dry-run  print the plan (slices, steps per phase, batch sizes, memory per GPU) and stop
   --eval     after training, held-out judge accuracy of the trained models and of the starting
-             ones; the last line is `heldout_accuracy=<value> baseline=<value>`
+             ones under eval.decoding / eval.verdict (named in eval.json and the summary); the
+             last line is `heldout_accuracy=<value> baseline=<value>`
   --smoke    apply the recipe's `smoke:` section (a minutes-long version of the same run)
   --stop-after PHASE  exit (code 3) once that phase is saved, e.g. cycle1-judge; rerun to go on
   any other --a.b value overrides that setting, e.g. --order generator_first --cycles 1
@@ -60,20 +61,9 @@ def main(argv: list[str]) -> int:
     if state.is_main_process:
         print(f"final models: generator {final['generator']}, judge {final['judge']}")
     if args.eval and state.is_main_process:
-        from rubric_arm.trainer.evaluate import evaluate_run
+        from rubric_arm.trainer.evaluate import evaluate_run, summary_lines
 
         result = evaluate_run(cfg, final, trainer.base_models())
-        b, t = result["baseline"], result["trained"]
-        print(
-            f"held-out n={t['n']}: trained {t['accuracy']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] "
-            f"(unparsed {t['unparsed']}), starting models {b['accuracy']:.3f} "
-            f"[{b['ci'][0]:.3f}, {b['ci'][1]:.3f}] (unparsed {b['unparsed']})"
-        )
-        if "after_sft" in result:
-            a = result["after_sft"]
-            print(
-                f"after the SFT warm-up only: {a['accuracy']:.3f} [{a['ci'][0]:.3f}, "
-                f"{a['ci'][1]:.3f}] (unparsed {a['unparsed']})"
-            )
-        print(f"heldout_accuracy={t['accuracy']:.4f} baseline={b['accuracy']:.4f}")
+        for line in summary_lines(result):
+            print(line)
     return 0

@@ -122,11 +122,20 @@ class HardwareConfig:
 
 @dataclass
 class EvalConfig:
-    """The held-out check after training (`--eval`)."""
+    """The held-out check after training (`--eval`): greedy rubric and judge on pairs the trainer
+    never saw, for the starting, the SFT-only and the trained models."""
 
-    max_new_tokens: int = 512
-    seed: int = 0
-    tie_policy: Literal["half", "wrong"] = "half"
+    max_new_tokens: int = 512  # the judge's new-token budget per judgment
+    seed: int = 0  # seeds the order each pair is shown in and the bootstrap
+    tie_policy: Literal["half", "wrong"] = "half"  # credit of a pair without a winner: 0.5 or 0
+    # constrained: rubric and judgment follow the templates' output grammars (both templates
+    # must declare one), so every judgment ends in a verdict and records P(A) there; free: the
+    # published, unconstrained decoding. The mini and tiny recipes use constrained, paper free.
+    decoding: Literal["constrained", "free"] = "free"
+    # How a pair's winner is decided: vote, the parsed verdict (majority over samples); prob,
+    # the side of the mean P(A) read at the verdict (no winner without one: needs constrained
+    # decoding, or a free-decoding judge that reaches its Winner line).
+    verdict: Literal["vote", "prob"] = "vote"
 
 
 @dataclass
@@ -183,6 +192,16 @@ class TrainConfig:
             raise InputError("data.path is required when data.source is 'file'")
         if self.data.heldout_size < 0:
             raise InputError("data.heldout_size must be >= 0")
+        if self.eval.decoding == "constrained":
+            from rubric_arm.templates import load_template
+
+            for role in ("generator", "judge"):
+                name = getattr(self, role).template
+                if load_template(name).grammar is None:
+                    raise InputError(
+                        f"eval.decoding is constrained but {role}.template {name!r} declares no "
+                        "output grammar: add one (`grammar:`) or set eval.decoding free"
+                    )
         return self
 
 

@@ -1,5 +1,6 @@
 """The held-out check of a training run: judge accuracy of (generator, judge) on pairs the
-trainer never saw, before and after training, with bootstrap CIs."""
+trainer never saw, before and after training, with bootstrap CIs, under the decoding and verdict
+rule of the recipe's `eval:` section (recorded with every figure)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rubric_arm.engines.base import Engine
 from rubric_arm.harness.benchmarks import pair_credit
 from rubric_arm.harness.stats import bootstrap_ci
 from rubric_arm.pipeline import RubricARM
@@ -14,49 +16,60 @@ from rubric_arm.trainer.config import TrainConfig
 from rubric_arm.types import PreferencePair, SamplingParams
 
 
-def heldout_arm(cfg: TrainConfig, generator: Path, judge: Path) -> RubricARM:
-    """The evaluation pipeline of a run: greedy rubric and judge with the run's templates."""
+def heldout_arm(cfg: TrainConfig, generator: Path | Engine, judge: Path | Engine) -> RubricARM:
+    """The evaluation pipeline of a run: greedy rubric and judge with the run's templates, under
+    `cfg.eval.decoding` and `cfg.eval.verdict`. `generator` / `judge` are model folders (loaded
+    in a TransformersEngine) or ready engines."""
     from rubric_arm.engines.transformers_engine import TransformersEngine
 
-    engines = {
-        role: TransformersEngine(path, batch_size=cfg.hardware.judge_batch_size, progress=False)
-        for role, path in (("generator", generator), ("judge", judge))
-    }
+    def engine(model: Path | Engine) -> Engine:
+        if isinstance(model, Engine):
+            return model
+        return TransformersEngine(model, batch_size=cfg.hardware.judge_batch_size, progress=False)
+
     return RubricARM(
-        engines["generator"],
-        engines["judge"],
+        engine(generator),
+        engine(judge),
         generator_template=cfg.generator.template,
         judge_template=cfg.judge.template,
         rubric_sampling=SamplingParams(temperature=0.0, max_new_tokens=cfg.rubric_max_tokens),
         judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=cfg.eval.max_new_tokens),
         cache=False,
+        decoding=cfg.eval.decoding,
+        verdict=cfg.eval.verdict,
     )
 
 
 def heldout_accuracy(
-    cfg: TrainConfig, generator: Path, judge: Path, pairs: list[PreferencePair]
+    cfg: TrainConfig,
+    generator: Path | Engine,
+    judge: Path | Engine,
+    pairs: list[PreferencePair],
 ) -> dict[str, Any]:
-    """Greedy rubric, greedy judge, seeded random order; an unparsed verdict gets the tie
-    credit of `cfg.eval.tie_policy` (0.5 by default, as RewardBench scores ties)."""
+    """Greedy rubric, greedy judge, seeded random order; an unparsed verdict (or, under the prob
+    rule, a pair without a verdict probability) gets the tie credit of `cfg.eval.tie_policy` (0.5
+    by default, as RewardBench scores ties). The result names the decoding and verdict rule and
+    counts the pairs whose judgments recorded P(A) (`with_probability`)."""
     arm = heldout_arm(cfg, generator, judge)
     records = arm.judge(pairs, order="random", seed=cfg.eval.seed, desc="held-out")
     tie = 0.5 if cfg.eval.tie_policy == "half" else 0.0
-    scores = [pair_credit(r.to_dict(timings=False), tie) for r in records if r.label is not None]
+    labelled = [r for r in records if r.label is not None]
+    scores = [pair_credit(r.to_dict(timings=False), tie) for r in labelled]
     est = bootstrap_ci(scores, seed=cfg.eval.seed)
     return {
         "accuracy": est.value,
         "ci": [est.low, est.high],
         "n": est.n,
+        "decoding": arm.decoding,
+        "verdict": arm.verdict,
         "unparsed": sum(r.winner is None for r in records),
         "format_ok": sum(
             all(j.format_ok for j in r.judgments) and bool(r.judgments) for r in records
         ),
-        "per_pair": {
-            r.id: c
-            for r, c in zip([r for r in records if r.label is not None], scores, strict=True)
-        },
-        "generator": str(generator),
-        "judge": str(judge),
+        "with_probability": sum(r.p_a is not None for r in records),
+        "per_pair": {r.id: c for r, c in zip(labelled, scores, strict=True)},
+        "generator": str(getattr(generator, "fingerprint", generator)),
+        "judge": str(getattr(judge, "fingerprint", judge)),
         "examples": [r.to_dict(timings=False) for r in records[:3]],
     }
 
@@ -75,3 +88,23 @@ def evaluate_run(cfg: TrainConfig, final: dict[str, Path], base: dict[str, Path]
     out["trained"] = heldout_accuracy(cfg, final["generator"], final["judge"], pairs)
     (cfg.run_dir / "eval.json").write_text(json.dumps(out, indent=2))
     return out
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """The printed summary of `evaluate_run`'s result; the last line is machine-read
+    (`heldout_accuracy=<trained> baseline=<starting models>`)."""
+    b, t = result["baseline"], result["trained"]
+    lines = [
+        f"held-out n={t['n']} (decoding {t['decoding']}, verdict {t['verdict']}): trained "
+        f"{t['accuracy']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] (unparsed {t['unparsed']}), "
+        f"starting models {b['accuracy']:.3f} [{b['ci'][0]:.3f}, {b['ci'][1]:.3f}] "
+        f"(unparsed {b['unparsed']})"
+    ]
+    if "after_sft" in result:
+        a = result["after_sft"]
+        lines.append(
+            f"after the SFT warm-up only: {a['accuracy']:.3f} [{a['ci'][0]:.3f}, "
+            f"{a['ci'][1]:.3f}] (unparsed {a['unparsed']})"
+        )
+    lines.append(f"heldout_accuracy={t['accuracy']:.4f} baseline={b['accuracy']:.4f}")
+    return lines

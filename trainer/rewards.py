@@ -49,7 +49,9 @@ class JudgeReward:
 class GeneratorReward:
     """R_r = 1 if one greedy rollout of the frozen judge, given the sampled rubric, picks the
     labelled winner. `arm` is a RubricARM whose judge engine serves the frozen judge; pairs are
-    shown in a seeded random order (the same for every rubric of a group)."""
+    shown in a seeded random order (the same for every rubric of a group). The winner is the
+    record's, decided by the arm's verdict rule (the trainer's arm: vote, the parsed text); the
+    records' verdict probabilities (p_a) are not read otherwise."""
 
     __name__ = "generator_reward"
 

@@ -1,11 +1,24 @@
 """An Engine that talks to any OpenAI-compatible chat-completions server: `rubric-arm serve`, a
 `vllm serve` endpoint, or an API model. Requests of a batch run concurrently (bounded); failures
-are retried with back-off, then raised naming the request."""
+are retried with back-off, then raised naming the request.
+
+Constrained decoding sends vLLM's structured-outputs request field, `structured_outputs:
+{"grammar": <EBNF>}` (vLLM >= 0.12; `rubric-arm serve` reads the same field), with the grammar
+in its `Constraint.bounded()` form since a server cannot count tokens per free-text span. A
+server that refuses the field (400/422 naming it) makes the engine say to use decoding=free; a
+server that silently ignores unknown fields returns unconstrained text, which the verdict
+parser then judges like any free output.
+
+A VerdictProbe asks for `logprobs: true, top_logprobs: 20` and reads the label probabilities
+from `choices[i].logprobs.content` (see `label_probs_from_openai`). `rubric-arm serve` returns
+no per-token log-probabilities but its own `choices[i].label_probs`, read with the default
+probe; those are used when the engine's probe is the default one."""
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,8 +26,11 @@ from typing import Any
 
 from rubric_arm.engines.base import Engine
 from rubric_arm.errors import InputError, RubricArmError
-from rubric_arm.types import Chat, Completion, SamplingParams
+from rubric_arm.types import Chat, Completion, Constraint, SamplingParams, VerdictProbe
 
+STRUCTURED_OUTPUTS_FIELD = "structured_outputs"
+PROBE_TOP_LOGPROBS = 20  # the most the OpenAI API allows
+_CUE_TOKENS = 12  # tokens before a label token joined to match the cue (as the reference engine)
 _CHARS_PER_TOKEN = 3.0  # conservative estimate when neither a tokenizer nor /tokenize is there
 
 
@@ -24,6 +40,7 @@ class OpenAIEngine(Engine):
     token per 3 characters (then prompt budgets are approximate; stated in `token_counting`)."""
 
     name = "openai"
+    supports_constraints = True
 
     def __init__(
         self,
@@ -109,7 +126,14 @@ class OpenAIEngine(Engine):
         return sum(self.count_tokens(m["content"]) + 4 for m in chat) + 3
 
     # ---- generation ------------------------------------------------------------------------
-    def _request(self, k: int, chat: Chat, params: SamplingParams) -> list[Completion]:
+    def request_body(
+        self,
+        chat: Chat,
+        params: SamplingParams,
+        constraint: Constraint | None = None,
+        probe: VerdictProbe | None = None,
+    ) -> dict[str, Any]:
+        """The chat-completions body for one chat (see the module doc for the extra fields)."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": list(chat),
@@ -120,6 +144,23 @@ class OpenAIEngine(Engine):
         }
         if params.seed is not None:
             body["seed"] = params.seed
+        if constraint is not None:
+            body[STRUCTURED_OUTPUTS_FIELD] = {"grammar": constraint.bounded()}
+        if probe is not None:
+            body["logprobs"] = True
+            body["top_logprobs"] = PROBE_TOP_LOGPROBS
+        return body
+
+    def _request(
+        self,
+        k: int,
+        chat: Chat,
+        params: SamplingParams,
+        constraint: Constraint | None = None,
+        probe: VerdictProbe | None = None,
+    ) -> list[Completion]:
+        body = self.request_body(chat, params, constraint, probe)
+        where = f"openai engine ({self.base_url}, model {self.model})"
         last = ""
         for attempt in range(self.retries + 1):
             try:
@@ -128,29 +169,133 @@ class OpenAIEngine(Engine):
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if r.status_code == 200:
-                    return _completions(r.json(), params.n, k)
+                    return _completions(r.json(), params.n, k, probe)
+                if constraint is not None and r.status_code in (400, 422):
+                    reason = _server_message(r)
+                    if re.search(r"structured[_ ]outputs?", reason, re.IGNORECASE):
+                        raise RubricArmError(
+                            f"{where}: the server cannot constrain decoding (HTTP "
+                            f"{r.status_code} on the {STRUCTURED_OUTPUTS_FIELD} field: "
+                            f"{reason[:200]}); use decoding=free"
+                        )
                 last = f"HTTP {r.status_code}: {r.text[:300]}"
                 if 400 <= r.status_code < 500 and r.status_code != 429:
                     break  # the request itself is wrong: retrying cannot help
             time.sleep(min(8.0, 0.5 * 2**attempt))
-        raise RubricArmError(
-            f"openai engine ({self.base_url}, model {self.model}): chat {k}: {last}"
-        )
+        raise RubricArmError(f"{where}: chat {k}: {last}")
 
     def generate(
-        self, chats: Sequence[Chat], params: SamplingParams, *, desc: str | None = None
+        self,
+        chats: Sequence[Chat],
+        params: SamplingParams,
+        *,
+        desc: str | None = None,
+        constraints: Sequence[Constraint | None] | None = None,
+        probe: VerdictProbe | None = None,
     ) -> list[list[Completion]]:
+        """One request per chat, run concurrently; grammar and probe as in the module doc."""
         if not chats:
             return []
+        if constraints is not None and len(constraints) != len(chats):
+            raise InputError(f"got {len(constraints)} constraints for {len(chats)} chats")
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(chats))) as pool:
-            futures = [pool.submit(self._request, k, c, params) for k, c in enumerate(chats)]
+            futures = [
+                pool.submit(
+                    self._request,
+                    k,
+                    c,
+                    params,
+                    None if constraints is None else constraints[k],
+                    probe,
+                )
+                for k, c in enumerate(chats)
+            ]
             return [f.result() for f in futures]
 
     def close(self) -> None:
         self.client.close()
 
 
-def _completions(data: dict[str, Any], n: int, k: int) -> list[Completion]:
+def _server_message(response: Any) -> str:
+    """The error message of a failed response on one line (JSON `error.message` when there)."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    message: Any = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            message = err.get("message")
+        elif isinstance(err, str):
+            message = err
+        message = message or data.get("message") or data.get("detail")
+    text = message if isinstance(message, str) else response.text
+    return " ".join(str(text).split())
+
+
+def label_probs_from_top(
+    spelled: Sequence[tuple[str, Any]], labels: Sequence[str]
+) -> dict[str, float] | None:
+    """Renormalised label probabilities from (space-stripped token text, logprob) candidates.
+
+    Each label's mass is the sum of exp(logprob) over the candidates spelling it; a label with
+    no candidate gets 0; None when no candidate spells any label. Used by the vllm engine too.
+    """
+    mass = {label: 0.0 for label in labels}
+    for text, logprob in spelled:
+        if text in mass and isinstance(logprob, (int, float)) and math.isfinite(logprob):
+            mass[text] += math.exp(logprob)
+    total = sum(mass.values())
+    if total <= 0.0:
+        return None
+    return {label: m / total for label, m in mass.items()}
+
+
+def label_probs_from_openai(
+    content: Sequence[dict[str, Any]], probe: VerdictProbe
+) -> dict[str, float] | None:
+    """The probe's label probabilities from OpenAI `logprobs.content` (None if never applies).
+
+    The position read is the last one whose token spells a label (space-stripped) and whose
+    preceding tokens (the last 12, joined) match `probe.cue`; its candidates are the
+    `top_logprobs` plus the sampled token itself.
+    """
+    cue = re.compile(probe.cue)
+    tokens = [str(e.get("token", "")) if isinstance(e, dict) else "" for e in content]
+    found: dict[str, float] | None = None
+    for i, entry in enumerate(content):
+        if tokens[i].strip() not in probe.labels:
+            continue
+        if not cue.search("".join(tokens[max(0, i - _CUE_TOKENS) : i])):
+            continue
+        top = [t for t in entry.get("top_logprobs") or [] if isinstance(t, dict)]
+        spelled = [(str(t.get("token", "")).strip(), t.get("logprob")) for t in top]
+        if not any(t.get("token") == entry.get("token") for t in top):
+            spelled.append((tokens[i].strip(), entry.get("logprob")))
+        read = label_probs_from_top(spelled, probe.labels)
+        if read is not None:
+            found = read
+    return found
+
+
+def _choice_label_probs(
+    choice: dict[str, Any], probe: VerdictProbe | None
+) -> dict[str, float] | None:
+    if probe is None:
+        return None
+    content = (choice.get("logprobs") or {}).get("content")
+    if content:
+        return label_probs_from_openai(content, probe)
+    served = choice.get("label_probs")
+    if probe == VerdictProbe() and isinstance(served, dict) and set(served) == set(probe.labels):
+        return {label: float(served[label]) for label in probe.labels}
+    return None
+
+
+def _completions(
+    data: dict[str, Any], n: int, k: int, probe: VerdictProbe | None = None
+) -> list[Completion]:
     choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
     if len(choices) != n:
         raise RubricArmError(
@@ -163,5 +308,13 @@ def _completions(data: dict[str, Any], n: int, k: int) -> list[Completion]:
     for c in choices:
         text = (c.get("message") or {}).get("content") or ""
         reason = "length" if c.get("finish_reason") == "length" else "stop"
-        out.append(Completion(text, prompt_tokens, completion_tokens // max(1, n), reason))
+        out.append(
+            Completion(
+                text,
+                prompt_tokens,
+                completion_tokens // max(1, n),
+                reason,
+                label_probs=_choice_label_probs(c, probe),
+            )
+        )
     return out

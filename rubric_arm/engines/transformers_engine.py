@@ -499,7 +499,6 @@ class TransformersEngine(HFTokenizerEngine):
             need = [p for p, row in enumerate(rows) if row is not None and not queues[p]]
             if need:
                 sub = logits[need] if len(need) < len(rows) else logits
-                label_logits = reader.logits(sub) if reader is not None else None
                 grammared = [
                     (k, batch[rows[p]].grammar)  # type: ignore[index]
                     for k, p in enumerate(need)
@@ -518,6 +517,8 @@ class TransformersEngine(HFTokenizerEngine):
                         sub[[k for k, _ in grammared]] = picked
                     runtime.stats.mask_seconds += time.perf_counter() - started
                     runtime.stats.masked_tokens += len(grammared)
+                # read after the mask: under a grammar P(A) is over the spellings it allows there
+                label_logits = reader.logits(sub) if reader is not None else None
                 gens = None if generators is None else [generators[p] for p in need]
                 tokens = _choose(sub, params, gens).tolist()
                 for k, (p, tok) in enumerate(zip(need, tokens, strict=True)):

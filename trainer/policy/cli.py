@@ -10,8 +10,10 @@ USAGE = """rubric-arm policy COMMAND --config configs/policy-X.yaml [--smoke] [-
 
 commands:
   dpo     sample 2 responses per prompt, label them with the reward judge in both orders, keep
-          agreeing pairs, DPO (TRL DPOTrainer); dpo.iterations > 1 is IterDPO
+          agreeing pairs (dpo.label_margin M: pairs whose mean P(A) is at least M from 0.5),
+          DPO (TRL DPOTrainer); dpo.iterations > 1 is IterDPO
   grpo    online GRPO (TRL GRPOTrainer) with the reward against the policy's greedy reference
+          (grpo.score: binary verdicts or prob, the verdict probabilities)
   eval    held-out IFBench / IFEval-style prompts, official verifiers (--model PATH, default base)
   study   base + DPO + IterDPO + GRPO, all evaluated, report with paired CIs (--report FILE.md)
 Rerunning a command resumes: finished iterations and evaluations are read back, not redone.

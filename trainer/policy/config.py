@@ -62,6 +62,12 @@ class DPOConfig:
     per_device_train_batch_size: int = 8
     gradient_accumulation_steps: int = 8
     max_length: int = 2048
+    # Which sampled pairs are kept for DPO. None: the paper's rule, both orders' verdicts pick the
+    # same response. A number m in [0, 0.5]: keep a pair when the mean over the two orders of
+    # P(first sample better), read at the judge's verdict, is at least m from 0.5 (the side it
+    # leans to is chosen); needs a judge that records verdict probabilities (rubric-arm under
+    # constrained decoding), others drop every pair as `no_probability`.
+    label_margin: float | None = None
 
 
 @dataclass
@@ -74,6 +80,11 @@ class PolicyGRPOConfig(GRPOPhaseConfig):
     top_p: float = 1.0
     num_iterations: int = 1
     reward_url: str | None = None  # a `rubric-arm serve` address; None = judge in-process
+    # The reward's form (RubricARMReward). binary: half a point per order the completion beats
+    # the greedy reference (parsed verdicts, {0, 0.5, 1}, the paper's). prob: the mean over both
+    # orders of P(completion better) read at the verdict ([0, 1]); an order without a
+    # probability counts 0.5 and is logged as rubric_arm/prob_fallbacks.
+    score: Literal["binary", "prob"] = "binary"
 
 
 @dataclass
@@ -125,6 +136,9 @@ class PolicyConfig:
             raise InputError(f"dpo.iterations must be >= 1, got {self.dpo.iterations}")
         if self.dpo.sft_weight < 0:
             raise InputError("dpo.sft_weight must be >= 0")
+        margin = self.dpo.label_margin
+        if margin is not None and not 0.0 <= margin <= 0.5:
+            raise InputError(f"dpo.label_margin must be in [0, 0.5] (or null), got {margin}")
         g = self.grpo
         if g.num_generations < 2:
             raise InputError("grpo.num_generations must be >= 2 (GRPO compares a group)")

@@ -13,7 +13,7 @@ import torch
 from datasets import Dataset
 
 from rubric_arm.errors import InputError
-from rubric_arm.policy_reward import as_chat
+from rubric_arm.policy_reward import RubricARMReward, as_chat
 from rubric_arm.trainer.diagnostics import PhaseDiagnostics
 from rubric_arm.trainer.phases import Phase, common_args, finish_phase, last_checkpoint, run_grpo
 from rubric_arm.trainer.policy.config import PolicyConfig
@@ -135,7 +135,14 @@ class PolicyRun:
             for p, a, b in zip(prompts, first, second, strict=True):
                 f.write(json.dumps({"prompt": p, "y1": a, "y2": b}) + "\n")
         self._say(f"iteration {iteration}: labelling with {cfg.reward.judge} in both orders")
-        rows, stats = label_pairs(self.judge, prompts, first, second, cfg.reward.seed + iteration)
+        rows, stats = label_pairs(
+            self.judge,
+            prompts,
+            first,
+            second,
+            cfg.reward.seed + iteration,
+            margin=cfg.dpo.label_margin,
+        )
         info = stats.to_dict()
         tmp = pairs_file.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -193,15 +200,11 @@ class PolicyRun:
                 continue
             start = time.perf_counter()
             rows, stats = self.sample_and_label(current, it)
-            self._say(
-                f"iteration {it}: kept {stats['kept']} of {stats['judged']} judged pairs "
-                f"({stats['kept_fraction']:.0%}); identical {stats['identical']}, "
-                f"disagreed {stats['disagreed']}, unparsed {stats['unparsed']}"
-            )
+            self._say(label_summary(it, stats))
             if rows:
                 current = self._dpo_train(current, rows, it)
             else:
-                self._say(f"iteration {it}: no agreeing pair, the policy is left unchanged")
+                self._say(f"iteration {it}: no pair kept, the policy is left unchanged")
             record = {"model": str(current), "label_stats": stats, "trained": bool(rows)}
             record["seconds"] = round(time.perf_counter() - start, 1)
             self._mark(key, record)
@@ -220,14 +223,7 @@ class PolicyRun:
         model, tok = self._load(base)
         policy_engine = self._engine(base, cfg.sampling.batch_size)
         policy_engine.use_weights(model, fingerprint="live-policy")
-        if g.reward_url:
-            from rubric_arm.trainer.policy.remote import RemoteReward
-
-            reward: Any = RemoteReward(g.reward_url, policy_engine, cfg.sampling.max_new_tokens)
-        else:
-            reward = make_reward(
-                self.judge, policy_engine, cfg.sampling.max_new_tokens, cfg.reward.seed
-            )
+        reward = self.grpo_reward(policy_engine)
         chats = [as_chat(p) for p in load_policy_data(cfg).train]
         fitting = [c for c in chats if policy_engine.chat_tokens(c) <= g.max_prompt_tokens]
         data = Dataset.from_list([{"prompt": c} for c in fitting])
@@ -239,11 +235,45 @@ class PolicyRun:
             {
                 "model": str(out),
                 "reward_stats": stats,
+                "score": g.score,
                 "prompts_too_long": len(chats) - len(fitting),
                 "seconds": round(time.perf_counter() - start, 1),
             },
         )
+        fallbacks = f", prob fallbacks {stats['prob_fallbacks']}" if g.score == "prob" else ""
         self._say(
-            f"grpo: reward calls {stats['calls']}, rubrics generated {stats['rubrics_generated']}"
+            f"grpo ({g.score} reward): reward calls {stats['calls']}, rubrics generated "
+            f"{stats['rubrics_generated']}, unparsed verdicts {stats['unparsed_verdicts']}"
+            f"{fallbacks}"
         )
         return out
+
+    def grpo_reward(self, policy_engine: Any) -> RubricARMReward:
+        """The GRPO reward of this run: the configured judge (or the `grpo.reward_url` service)
+        against `policy_engine`'s greedy reference, in the form `grpo.score`."""
+        cfg, g = self.cfg, self.cfg.grpo
+        if g.reward_url:
+            from rubric_arm.trainer.policy.remote import RemoteReward
+
+            return RemoteReward(
+                g.reward_url, policy_engine, cfg.sampling.max_new_tokens, score=g.score
+            )
+        return make_reward(
+            self.judge, policy_engine, cfg.sampling.max_new_tokens, cfg.reward.seed, score=g.score
+        )
+
+
+def label_summary(iteration: int, stats: dict[str, Any]) -> str:
+    """One line on what the labelling of a DPO iteration kept and dropped, by its rule (label
+    stats written before the margin rule existed read as the agreement rule)."""
+    head = (
+        f"iteration {iteration}: kept {stats['kept']} of {stats['judged']} judged pairs "
+        f"({stats['kept_fraction']:.0%}; {stats.get('rule', 'both orders agree')}); "
+        f"identical {stats['identical']}, "
+    )
+    if stats.get("margin") is None:
+        return head + f"disagreed {stats['disagreed']}, unparsed {stats['unparsed']}"
+    return (
+        head + f"below the margin {stats.get('below_margin', 0)}, "
+        f"without a verdict probability {stats.get('no_probability', 0)}"
+    )

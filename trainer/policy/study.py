@@ -220,20 +220,34 @@ def render_report(study: dict[str, Any]) -> str:
     lines += ["", "## Training", ""]
     for key in sorted(k for k in state if k.startswith("dpo-iter")):
         s = state[key]["label_stats"]
+        if s.get("margin") is None:
+            dropped = f"disagreed {s['disagreed']}, unparsed {s['unparsed']}"
+        else:
+            dropped = (
+                f"below the margin {s.get('below_margin', 0)}, without a verdict probability "
+                f"{s.get('no_probability', 0)}"
+            )
         lines.append(
             f"- {key}: {s['prompts']} prompts, 2 samples each; identical {s['identical']}, "
             f"judged {s['judged']}, kept {s['kept']} ({100 * s['kept_fraction']:.1f}% of judged: "
-            f"both orders agree), disagreed {s['disagreed']}, unparsed {s['unparsed']}; "
+            f"{s.get('rule', 'both orders agree')}), {dropped}; "
             f"{'trained' if state[key]['trained'] else 'not trained (no pair kept)'}; "
             f"{state[key]['seconds']:.0f} s."
         )
     if "grpo" in state:
         st = state["grpo"]["reward_stats"]
+        score = state["grpo"].get("score", "binary")
+        fallbacks = (
+            f", {st.get('prob_fallbacks', 0)} orders without a verdict probability (scored 0.5)"
+            if score == "prob"
+            else ""
+        )
         lines.append(
-            f"- grpo: {st['calls']} reward calls, {st['completions']} completions scored, "
-            f"{st['rubrics_generated']} rubrics generated (the rest came from the rubric cache), "
-            f"{st['references_generated']} greedy references, {st['unparsed_verdicts']} unparsed "
-            f"verdicts, {st['invalid']} invalid; {state['grpo']['seconds']:.0f} s."
+            f"- grpo ({score} reward): {st['calls']} reward calls, {st['completions']} "
+            f"completions scored, {st['rubrics_generated']} rubrics generated (the rest came from "
+            f"the rubric cache), {st['references_generated']} greedy references, "
+            f"{st['unparsed_verdicts']} unparsed verdicts{fallbacks}, {st['invalid']} invalid; "
+            f"{state['grpo']['seconds']:.0f} s."
         )
     lines += [
         "",
