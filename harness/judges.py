@@ -569,6 +569,10 @@ JUDGES: dict[str, tuple[Callable[[dict[str, Any]], Judge], str]] = {
 PER_RESPONSE_JUDGES = frozenset({"scalar", "random"})
 """Judges that score each response on its own (they can serve RewardBench 2 Ties)."""
 
+WIN_PROBABILITY_JUDGES = frozenset({"rubric-arm", "prompted-rubric", "direct", "direct-logprob"})
+"""Pairwise judges that record P(A) per pair: RewardBench 2 scores their responses by mean win
+probability (Ties included)."""
+
 
 def parse_judge_args(items: Sequence[str]) -> dict[str, Any]:
     """["key=value", ...] -> dict, with ints, floats and true/false converted."""

@@ -28,6 +28,7 @@ from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import TIE_POLICIES, Metric, expand, get_benchmark, score
 from rubric_arm.harness.judges import (
     PER_RESPONSE_JUDGES,
+    WIN_PROBABILITY_JUDGES,
     SWITCHES,
     Judge,
     check_switch,
@@ -170,7 +171,12 @@ def run_eval(
     items = bench.load(config.data, split=config.split)
     if config.limit:
         items = items[: config.limit]
-    pairs = expand(bench, items, per_response=config.judge in PER_RESPONSE_JUDGES)
+    pairs = expand(
+        bench,
+        items,
+        per_response=config.judge in PER_RESPONSE_JUDGES,
+        win_probabilities=config.judge in WIN_PROBABILITY_JUDGES,
+    )
     if not pairs:
         raise InputError(f"{config.benchmark}: no pairs to judge")
     ids = [p.id for p in pairs]
