@@ -28,8 +28,8 @@ from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import TIE_POLICIES, Metric, expand, get_benchmark, score
 from rubric_arm.harness.judges import (
     PER_RESPONSE_JUDGES,
-    WIN_PROBABILITY_JUDGES,
     SWITCHES,
+    WIN_PROBABILITY_JUDGES,
     Judge,
     check_switch,
     judge_switches,

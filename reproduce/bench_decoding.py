@@ -136,12 +136,13 @@ def _rows(runs: dict[str, Any]) -> list[str]:
         r = runs[label]
         mask = r.get("mask_ms_per_token")
         compile_s = r.get("compile_seconds_per_grammar")
+        shapes = "-" if compile_s is None else f"{compile_s} ({r['compiles']} shapes)"
         lines.append(
             f"| {label.replace('_', ' ')} | {r['seconds_per_judgment']} | {r['sampled_tokens']} | "
             f"{r['forced_tokens']} | {r['parsed']}/{r['judgments']} | "
             f"{r['format_ok']}/{r['judgments']} | {r['hit_token_limit']} | "
             f"{'-' if mask is None else mask} | "
-            f"{'-' if compile_s is None else f'{compile_s} ({r["compiles"]} shapes)'} |"
+            f"{shapes} |"
         )
     return lines
 
