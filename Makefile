@@ -30,21 +30,24 @@ $(STAMP): pyproject.toml
 models: setup
 	$(BIN)/rubric-arm models prepare smollm2-135m-instruct
 
-# The main job: the mini suite (committed; rebuilt only if missing or its config changed), three
-# judges on its held-out split, one report. Reruns reuse finished runs (FORCE=1 starts over).
+# The main job: the mini suite (committed; rebuilt only if missing or its config changed), the
+# judges on its held-out split (rubric-arm constrained and free side by side), one report. Reruns
+# reuse finished runs (FORCE=1 starts over).
 DEMO_RUNS := runs/demo
 DEMO_FORCE := $(if $(FORCE),--force,)
 demo: models
 	$(BIN)/rubric-arm data build-mini
 	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --benchmark mini --chunk-size 64 \
 		--out $(DEMO_RUNS)/rubric-arm $(DEMO_FORCE)
+	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --decoding free --benchmark mini \
+		--chunk-size 64 --out $(DEMO_RUNS)/rubric-arm-free $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=160 \
 		--benchmark mini --chunk-size 64 --out $(DEMO_RUNS)/direct $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge direct-logprob -J model=smollm2-135m-instruct --benchmark mini \
 		--out $(DEMO_RUNS)/direct-logprob $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge random --benchmark mini --out $(DEMO_RUNS)/random $(DEMO_FORCE)
-	$(BIN)/rubric-arm report $(DEMO_RUNS)/rubric-arm $(DEMO_RUNS)/direct $(DEMO_RUNS)/direct-logprob \
-		$(DEMO_RUNS)/random \
+	$(BIN)/rubric-arm report $(DEMO_RUNS)/rubric-arm $(DEMO_RUNS)/rubric-arm-free $(DEMO_RUNS)/direct \
+		$(DEMO_RUNS)/direct-logprob $(DEMO_RUNS)/random \
 		-o reports/demo.md --profile "mini (SmolLM2-135M-Instruct, untrained, prompted for both roles)" \
 		--title "Demo: judges on the held-out mini suite"
 
@@ -89,6 +92,7 @@ reproduce-position-bias: models
 bench: models
 	$(BIN)/rubric-arm bench stats
 	$(BIN)/rubric-arm bench engine
+	$(BIN)/rubric-arm bench decoding
 	$(BIN)/rubric-arm bench harness
 	$(BIN)/rubric-arm bench serve
 	$(BIN)/rubric-arm bench train

@@ -8,6 +8,7 @@ from typing import Any
 
 PARTS = {
     "engine": "bench_engine",
+    "decoding": "bench_decoding",
     "bootstrap": "bench_stats",
     "harness": "bench_harness",
     "serve": "bench_serve",

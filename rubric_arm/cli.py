@@ -330,9 +330,13 @@ def _print_summary(path: str, cache_stats: dict[str, Any]) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.what in ("harness", "train", "summary"):
+    if args.what in ("harness", "train", "summary", "decoding"):
         out = Path(args.output or f"reports/bench_{args.what}.json")
-        if args.what == "harness":
+        if args.what == "decoding":
+            from rubric_arm.reproduce.bench_decoding import render_markdown, run_decoding_bench
+
+            print(render_markdown(run_decoding_bench(out, model=args.model)))
+        elif args.what == "harness":
             from rubric_arm.reproduce.bench_harness import render_markdown, run_harness_bench
 
             print(render_markdown(run_harness_bench(out, model=args.model)))
@@ -531,7 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("bench", help="performance benchmarks")
-    p.add_argument("what", choices=["engine", "stats", "serve", "harness", "train", "summary"])
+    p.add_argument(
+        "what", choices=["engine", "decoding", "stats", "serve", "harness", "train", "summary"]
+    )
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--prompts", type=int, default=16)
     p.add_argument("--pairs-per-prompt", type=int, default=4)

@@ -68,10 +68,54 @@ def test_summary_merges_present_parts_and_names_missing(tmp_path: Path) -> None:
     merged = write_summary(tmp_path)
     assert merged["engine"] == {"tok_s": 12.5}
     assert merged["bootstrap"] == {"seconds": {"bca": 0.1}}
-    assert merged["missing"] == ["harness", "serve", "training"]
+    assert merged["missing"] == ["decoding", "harness", "serve", "training"]
     assert json.loads((tmp_path / "bench.json").read_text(encoding="utf-8")) == merged
     md = (tmp_path / "bench.md").read_text(encoding="utf-8")
     assert md.startswith("# Benchmarks (`make bench`)")
     assert "\n## Engine benchmark\n" in md and "| a | b |" in md
     assert "## GPU" in md and merged["gpu"] in md
-    assert md.rstrip().endswith("Not run: harness, serve, training.")
+    assert md.rstrip().endswith("Not run: decoding, harness, serve, training.")
+
+
+def test_decoding_bench_markdown_names_every_figure() -> None:
+    from rubric_arm.reproduce.bench_decoding import render_markdown as decoding_markdown
+
+    def run(decoding: str, seconds: float, mask: float | None) -> dict:
+        r = {
+            "decoding": decoding,
+            "judgments": 4,
+            "seconds": seconds,
+            "seconds_per_judgment": seconds / 4,
+            "completion_tokens": 900,
+            "sampled_tokens": 500,
+            "forced_tokens": 400 if mask else 0,
+            "parsed": 4 if mask else 1,
+            "format_ok": 4 if mask else 0,
+            "with_p_a": 4,
+            "hit_token_limit": 0 if mask else 3,
+        }
+        if mask:
+            r.update(mask_ms_per_token=mask, compiles=3, compile_seconds_per_grammar=0.05)
+        return r
+
+    part = {
+        "free": run("free", 40.0, None),
+        "constrained": run("constrained", 20.0, 0.4),
+        "constrained_no_jump": run("constrained", 30.0, 0.4),
+        "constrained_vs_free_seconds": 0.5,
+        "no_jump_vs_jump_seconds": 1.5,
+        "batch_size": 256,
+        "pairs": 4,
+    }
+    md = decoding_markdown(
+        {
+            "model": "m",
+            "judge_max_new_tokens": 448,
+            "jump_tokens": 64,
+            "batched": part,
+            "latency": {**part, "batch_size": 1},
+        }
+    )
+    assert "| constrained | 5.0 | 500 | 400 | 4/4 | 4/4 | 0 | 0.4 | 0.05 (3 shapes) |" in md
+    assert "| free | 10.0 | 500 | 0 | 1/4 | 0/4 | 3 | - | - |" in md
+    assert md.count("Constrained / free seconds: **0.5**") == 2

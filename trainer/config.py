@@ -136,6 +136,12 @@ class EvalConfig:
     # the side of the mean P(A) read at the verdict (no winner without one: needs constrained
     # decoding, or a free-decoding judge that reaches its Winner line).
     verdict: Literal["vote", "prob"] = "vote"
+    # The rubric's new-token budget at evaluation; None: the run's rubric_max_tokens. Under
+    # constrained decoding each free-text line gets an even share of what the budget leaves after
+    # the forced text of max_rubric_items items, so a tight budget cuts every criterion short.
+    rubric_max_tokens: int | None = None
+    # The most criteria the constrained rubric grammar allows (ignored under free decoding).
+    max_rubric_items: int = 8
 
 
 @dataclass
@@ -192,6 +198,12 @@ class TrainConfig:
             raise InputError("data.path is required when data.source is 'file'")
         if self.data.heldout_size < 0:
             raise InputError("data.heldout_size must be >= 0")
+        if self.eval.max_rubric_items < 1:
+            raise InputError(
+                f"eval.max_rubric_items must be >= 1, got {self.eval.max_rubric_items}"
+            )
+        if self.eval.rubric_max_tokens is not None and self.eval.rubric_max_tokens < 1:
+            raise InputError("eval.rubric_max_tokens must be >= 1 (or null: rubric_max_tokens)")
         if self.eval.decoding == "constrained":
             from rubric_arm.templates import load_template
 

@@ -18,8 +18,9 @@ from rubric_arm.types import PreferencePair, SamplingParams
 
 def heldout_arm(cfg: TrainConfig, generator: Path | Engine, judge: Path | Engine) -> RubricARM:
     """The evaluation pipeline of a run: greedy rubric and judge with the run's templates, under
-    `cfg.eval.decoding` and `cfg.eval.verdict`. `generator` / `judge` are model folders (loaded
-    in a TransformersEngine) or ready engines."""
+    `cfg.eval.decoding` and `cfg.eval.verdict`, the rubric budget `cfg.eval.rubric_max_tokens`
+    (default: the run's) and at most `cfg.eval.max_rubric_items` constrained rubric items.
+    `generator` / `judge` are model folders (loaded in a TransformersEngine) or ready engines."""
     from rubric_arm.engines.transformers_engine import TransformersEngine
 
     def engine(model: Path | Engine) -> Engine:
@@ -32,11 +33,14 @@ def heldout_arm(cfg: TrainConfig, generator: Path | Engine, judge: Path | Engine
         engine(judge),
         generator_template=cfg.generator.template,
         judge_template=cfg.judge.template,
-        rubric_sampling=SamplingParams(temperature=0.0, max_new_tokens=cfg.rubric_max_tokens),
+        rubric_sampling=SamplingParams(
+            temperature=0.0, max_new_tokens=cfg.eval.rubric_max_tokens or cfg.rubric_max_tokens
+        ),
         judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=cfg.eval.max_new_tokens),
         cache=False,
         decoding=cfg.eval.decoding,
         verdict=cfg.eval.verdict,
+        max_rubric_items=cfg.eval.max_rubric_items,
     )
 
 
