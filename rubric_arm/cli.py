@@ -479,7 +479,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from rubric_arm.harness.judges import RubricARMJudge, make_judge, parse_judge_args
     from rubric_arm.harness.serve import ServeLimits, serve
 
-    judge = make_judge(args.judge, parse_judge_args(args.judge_arg or []))
+    judge_args = parse_judge_args(args.judge_arg or [])
+    for key in ("decoding", "verdict"):
+        if getattr(args, key, None) is not None:
+            judge_args[key] = getattr(args, key)
+    judge = make_judge(args.judge, judge_args)
     if not isinstance(judge, RubricARMJudge):
         raise InputError(f"serve needs a generator + judge pipeline, not the {args.judge!r} judge")
     limits = ServeLimits(max_items=args.max_items, max_queue=args.max_queue)
@@ -662,6 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-items", type=int, default=256, help="pairs or prompts per request")
     p.add_argument("--max-queue", type=int, default=64, help="requests waiting; more get 503")
+    _add_switches(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("list", help="list judges and benchmarks")

@@ -197,11 +197,16 @@ def _eval_engines(p_a: float) -> tuple[ScriptedEngine, ScriptedEngine]:
 
 
 def test_eval_decoding_and_verdict_reach_the_pipeline() -> None:
-    from rubric_arm.trainer.evaluate import heldout_accuracy, summary_lines
+    from rubric_arm.trainer.evaluate import heldout_accuracy, heldout_arm, summary_lines
 
     pairs = synthetic.make_pairs(6, 0)
     cfg = load_config(TINY)
     assert (cfg.eval.decoding, cfg.eval.verdict) == ("constrained", "vote")
+    arm = heldout_arm(cfg, *_eval_engines(0.5))
+    assert (arm.decoding, arm.verdict, arm.max_rubric_items) == ("constrained", "vote", 3)
+    assert arm.rubric_sampling.max_new_tokens == 128 and arm.judge_sampling.max_new_tokens == 192
+    default_budget = load_config(TINY, {"eval": {"rubric_max_tokens": None}})
+    assert heldout_arm(default_budget, *_eval_engines(0.5)).rubric_sampling.max_new_tokens == 24
     gen, judge = _eval_engines(0.25)
     vote = heldout_accuracy(cfg, gen, judge, pairs)
     assert (vote["decoding"], vote["verdict"]) == ("constrained", "vote")
