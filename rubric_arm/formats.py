@@ -61,6 +61,7 @@ class OutputFormat:
     skeleton: str = ""
     free_fields: int = 0
     end_chars: str = "\n"
+    field_end: str = "\n"
 
     def constraint(
         self, max_new_tokens: int | None = None, count_tokens: Callable[[str], int] | None = None
@@ -79,6 +80,7 @@ class OutputFormat:
             line_tokens=line_tokens,
             end_chars=self.end_chars,
             bounded_chars=None if line_tokens is None else 4 * line_tokens,
+            field_end=self.field_end,
         )
 
 
@@ -133,7 +135,7 @@ def rubric_format(
         ]
     )
     skeleton = "".join(f"{k}. The response  [Principle]\n" for k in range(1, n + 1))
-    return OutputFormat("rubric", grammar, skeleton, free_fields=n, end_chars="\n[")
+    return OutputFormat("rubric", grammar, skeleton, free_fields=n, end_chars="\n[", field_end=" [")
 
 
 def _criterion_tag(kind: str | None) -> str:

@@ -258,8 +258,8 @@ class Constraint:
     """The grammar one generation must follow (EBNF as xgrammar and vLLM read it, root `root`).
 
     `line_tokens` caps each free-text span in tokens (engines that run their own decode loop
-    force the span's end once it is spent, so an output cannot loop); `end_chars` are the
-    characters that end a free-text span. Engines that cannot count tokens per span use
+    then force `field_end`, the text that closes a span, so an output cannot loop);
+    `end_chars` are the characters whose appearance ends a free-text span. Engines that cannot count tokens per span use
     `bounded()`, the same grammar with every free-text rule bounded in characters.
     """
 
@@ -268,6 +268,7 @@ class Constraint:
     line_tokens: int | None = None
     end_chars: str = "\n"
     bounded_chars: int | None = None
+    field_end: str = "\n"
 
     @property
     def key(self) -> str:

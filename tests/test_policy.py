@@ -147,6 +147,31 @@ def test_margin_setting_is_checked_and_reaches_the_labels(tmp_path: Path) -> Non
     assert "both orders agree" in label_summary(1, {**old, "unparsed": 0})
 
 
+def test_report_names_the_label_rule_and_the_reward_form() -> None:
+    from rubric_arm.trainer.policy.study import training_lines
+
+    old_stats = {"prompts": 4, "identical": 0, "judged": 4, "kept": 2, "kept_fraction": 0.5}
+    old_stats |= {"disagreed": 1, "unparsed": 1}  # written before the margin rule existed
+    margin_stats = {**old_stats, "kept": 1, "kept_fraction": 0.25, "margin": 0.1}
+    margin_stats |= {"rule": "|mean P(A) - 0.5| >= 0.1", "below_margin": 2, "no_probability": 1}
+    counters = {"calls": 2, "completions": 16, "rubrics_generated": 4, "references_generated": 4}
+    counters |= {"unparsed_verdicts": 3, "invalid": 0, "prob_fallbacks": 5}
+    state = {
+        "dpo-iter1": {"label_stats": old_stats, "trained": True, "seconds": 1.0},
+        "dpo-iter2": {"label_stats": margin_stats, "trained": True, "seconds": 1.0},
+        "grpo": {"reward_stats": counters, "score": "prob", "seconds": 2.0},
+    }
+    first, second, grpo = training_lines(state)
+    assert "(50.0% of judged: both orders agree), disagreed 1, unparsed 1;" in first
+    assert "(25.0% of judged: |mean P(A) - 0.5| >= 0.1), below the margin 2" in second
+    assert "without a verdict probability 1;" in second
+    assert grpo.startswith("- grpo (prob reward):")
+    assert "3 unparsed verdicts, 5 orders without a verdict probability (scored 0.5)" in grpo
+    del state["grpo"]["score"]  # a state written before the prob reward existed
+    assert training_lines(state)[2].startswith("- grpo (binary reward):")
+    assert "without a verdict probability" not in training_lines(state)[2]
+
+
 def test_prob_reward_through_registry_records_matches_the_pipeline_reward(tmp_path: Path) -> None:
     from rubric_arm.harness.judges import make_judge
     from rubric_arm.policy_reward import RubricARMReward

@@ -95,10 +95,16 @@ class Trainer:
         current = self.cfg.to_dict()
         if saved.is_file():
             before = json.loads(saved.read_text())
-            if before != current:
-                changed = sorted(
-                    k for k in set(before) | set(current) if before.get(k) != current.get(k)
-                )
+            # the held-out evaluation settings do not change what is trained
+            changed = sorted(
+                k
+                for k in set(before) | set(current)
+                if k != "eval" and before.get(k) != current.get(k)
+            )
+            if not changed and before != current and self.state_.is_main_process:
+                saved.write_text(json.dumps(current, indent=2, sort_keys=True))
+                (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
+            if changed:
                 raise InputError(
                     f"{self.run_dir} holds a run with different settings ({', '.join(changed)}); "
                     "use another name or output_dir, or delete the folder to start over"

@@ -98,7 +98,6 @@ class GrammarRuntime:
         self.compiler = xgr.GrammarCompiler(self.info, max_threads=threads)
         self._batch = xgr.BatchGrammarMatcher(max_threads=threads)
         self._compiled: dict[str, Any] = {}
-        self._end_masks: dict[str, torch.Tensor] = {}
         self._end_vectors: dict[str, torch.Tensor] = {}
         self._labels: dict[tuple[str, ...], dict[str, list[int]]] = {}
         self.stats = ConstraintStats()
@@ -130,18 +129,6 @@ class GrammarRuntime:
     def allocate(self, rows: int) -> torch.Tensor:
         return self.xgr.allocate_token_bitmask(rows, self.vocab_size)
 
-    def end_mask(self, end_chars: str) -> torch.Tensor:
-        """Bitmask (int32 words) of the tokens containing any of `end_chars`."""
-        if end_chars not in self._end_masks:
-            hits = self.end_vector(end_chars)
-            bits = torch.zeros(((self.vocab_size + 31) // 32) * 32, dtype=torch.int64)
-            bits[: hits.numel()] = hits.to(torch.int64)
-            words = bits.view(-1, 32) << torch.arange(32, dtype=torch.int64)
-            packed = words.sum(dim=1)
-            packed = torch.where(packed >= 2**31, packed - 2**32, packed)
-            self._end_masks[end_chars] = packed.to(torch.int32)
-        return self._end_masks[end_chars]
-
     def end_vector(self, end_chars: str) -> torch.Tensor:
         """Bool per token: its text contains one of `end_chars`."""
         if end_chars not in self._end_vectors:
@@ -155,13 +142,13 @@ class GrammarRuntime:
         rows: Sequence[RowGrammar],
         bitmask: torch.Tensor,
         top_tokens: Sequence[int] | None = None,
-    ) -> None:
-        """Fill `bitmask[i]` with the tokens row i may take next.
+    ) -> list[bool]:
+        """Fill `bitmask[i]` with the tokens row i may take next; True for the rows whose
+        free-text span must end now (they take their `field_end` instead of a sample).
 
-        A free-text span ends (only tokens holding an end character stay allowed) when its token
-        budget is spent, or when the model's own first choice (`top_tokens[i]`, unmasked) starts
-        a new line that the grammar does not allow there: a rubric item the model wants to end
-        gets its tag now instead of a second sentence.
+        A span ends when its token budget is spent, or when the model's own first choice
+        (`top_tokens[i]`, unmasked) starts a new line the grammar does not allow there: a rubric
+        item the model wants to end gets its tag now instead of a second sentence.
         """
         matchers = [r.matcher for r in rows]
         if len(matchers) == 1:
@@ -169,16 +156,30 @@ class GrammarRuntime:
         else:
             self._batch.batch_fill_next_token_bitmask(matchers, bitmask)
         newline = self.end_vector("\n")
+        ends = []
         for i, r in enumerate(rows):
             budget = r.constraint.line_tokens
             end = budget is not None and r.span >= budget
-            if not end and top_tokens is not None and r.span > 0:
+            if not end and budget is not None and top_tokens is not None and r.span > 0:
                 top = int(top_tokens[i])
                 end = bool(newline[top]) and not _allowed(bitmask[i], top)
+            ends.append(end)
+        return ends
+
+    def closing(
+        self, rows: Sequence[RowGrammar], bitmask: torch.Tensor, ends: Sequence[bool]
+    ) -> dict[int, int]:
+        """For the rows that must end their span: row index -> the first token of its
+        `field_end`, where the grammar allows it (elsewhere the row samples as usual)."""
+        out: dict[int, int] = {}
+        for i, (r, end) in enumerate(zip(rows, ends, strict=True)):
             if end:
-                ended = bitmask[i] & self.end_mask(r.constraint.end_chars)
-                if bool(ended.any()):
-                    bitmask[i] = ended
+                first = r.end_field()
+                if _allowed(bitmask[i], first):
+                    out[i] = first
+                else:
+                    r.pending = []
+        return out
 
     def apply(self, logits: torch.Tensor, bitmask: torch.Tensor) -> None:
         """Set the logits of disallowed tokens to -inf, in place."""
@@ -240,7 +241,16 @@ class RowGrammar:
         self.constraint = constraint
         self.matcher = matcher
         self.span = 0
+        self.pending: list[int] = []
         self._ends = runtime.end_vector(constraint.end_chars)
+
+    def end_field(self) -> int:
+        """Start closing the current free-text span: returns the first token of `field_end`
+        (to take in place of a sample) and keeps the rest for `forced()`."""
+        ids = self.runtime.tokenizer(self.constraint.field_end, add_special_tokens=False)
+        ids = [int(t) for t in ids["input_ids"]]
+        self.pending = ids[1:]
+        return ids[0]
 
     def accept(self, token: int) -> bool:
         """Advance by one sampled token; False if the grammar refuses it."""
@@ -250,24 +260,28 @@ class RowGrammar:
         return ok
 
     def forced(self) -> list[int]:
-        """Accept and return the tokens of the text the grammar now forces.
+        """Accept and return the rest of a `field_end` being taken, then the tokens of the text
+        the grammar now forces.
 
         A forced run that ends in a space leaves that space to the model, so the next word is
         sampled with its usual leading-space token (" A", " The") instead of after a lone " ".
         """
+        taken: list[int] = []
+        for t in self.pending:
+            if not self.matcher.accept_token(t):
+                break
+            taken.append(t)
+        self.pending = []
         text = self.matcher.find_jump_forward_string()
         if text.endswith(" ") and len(text) > 1:
             text = text[:-1]
         elif text == " ":
-            return []
-        if not text:
-            return []
-        ids = self.runtime.tokenizer(text, add_special_tokens=False)["input_ids"]
-        taken: list[int] = []
-        for t in ids:
-            if not self.matcher.accept_token(int(t)):
-                break
-            taken.append(int(t))
+            text = ""
+        if text:
+            for t in self.runtime.tokenizer(text, add_special_tokens=False)["input_ids"]:
+                if not self.matcher.accept_token(int(t)):
+                    break
+                taken.append(int(t))
         if taken:
             self.span = 0
         return taken

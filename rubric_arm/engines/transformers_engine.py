@@ -497,6 +497,7 @@ class TransformersEngine(HFTokenizerEngine):
         dead, before = 0, sum(len(r.out) for r in batch)
         while True:
             need = [p for p, row in enumerate(rows) if row is not None and not queues[p]]
+            closing: dict[int, int] = {}
             if need:
                 sub = logits[need] if len(need) < len(rows) else logits
                 grammared = [
@@ -508,7 +509,10 @@ class TransformersEngine(HFTokenizerEngine):
                     started = time.perf_counter()
                     words = bitmask[: len(grammared)]
                     top = sub.argmax(dim=-1).tolist()
-                    runtime.fill([g for _, g in grammared], words, [top[k] for k, _ in grammared])
+                    rows_g = [g for _, g in grammared]
+                    ends = runtime.fill(rows_g, words, [top[k] for k, _ in grammared])
+                    for j, tok in runtime.closing(rows_g, words, ends).items():
+                        closing[grammared[j][0]] = tok
                     if len(grammared) == len(need):
                         runtime.apply(sub, words)
                     else:
@@ -521,6 +525,8 @@ class TransformersEngine(HFTokenizerEngine):
                 label_logits = reader.logits(sub) if reader is not None else None
                 gens = None if generators is None else [generators[p] for p in need]
                 tokens = _choose(sub, params, gens).tolist()
+                for k, tok in closing.items():
+                    tokens[k] = tok
                 for k, (p, tok) in enumerate(zip(need, tokens, strict=True)):
                     r = batch[rows[p]]  # type: ignore[index]
                     if reader is not None and label_logits is not None:

@@ -217,7 +217,24 @@ def render_report(study: dict[str, Any]) -> str:
             )
         else:
             lines.append(f"- {name}: {w['status']}: {w['reason']}")
-    lines += ["", "## Training", ""]
+    lines += ["", "## Training", "", *training_lines(state)]
+    lines += [
+        "",
+        f"DPO is iteration 1 of the IterDPO run (same seed and data), so the two share their first "
+        f"round. Whole study: {study['seconds']:.0f} s. Reproduce: "
+        f"`rubric-arm policy study --config <recipe>`; every sample, label, model and per-prompt "
+        f"verdict is in `{cfg['output_dir']}/{cfg['name']}/`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def training_lines(state: dict[str, Any]) -> list[str]:
+    """The report's training bullets from a run's state: per DPO iteration what its labelling
+    kept and dropped under its rule (agreement or probability margin), and the GRPO reward's
+    form and counters (with the neutral fallbacks of a prob reward). States written before the
+    margin rule and the prob reward existed read as agreement and binary."""
+    lines: list[str] = []
     for key in sorted(k for k in state if k.startswith("dpo-iter")):
         s = state[key]["label_stats"]
         if s.get("margin") is None:
@@ -249,12 +266,4 @@ def render_report(study: dict[str, Any]) -> str:
             f"{st['unparsed_verdicts']} unparsed verdicts{fallbacks}, {st['invalid']} invalid; "
             f"{state['grpo']['seconds']:.0f} s."
         )
-    lines += [
-        "",
-        f"DPO is iteration 1 of the IterDPO run (same seed and data), so the two share their first "
-        f"round. Whole study: {study['seconds']:.0f} s. Reproduce: "
-        f"`rubric-arm policy study --config <recipe>`; every sample, label, model and per-prompt "
-        f"verdict is in `{cfg['output_dir']}/{cfg['name']}/`.",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
