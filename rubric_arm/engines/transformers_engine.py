@@ -119,9 +119,8 @@ class TransformersEngine(HFTokenizerEngine):
 
     `batch_size` caps the sequences decoded together; `kv_cache_gb` caps their KV cache (long
     prompts get smaller batches); `prefill_tokens` caps the tokens of one prefill forward pass;
-    `jump_tokens` caps the tokens of one decode step when rows feed runs of grammar-forced text
-    (a row feeds up to jump_tokens / rows of them at once, so a lone row takes a whole run in
-    one forward while a full batch, already compute-bound, feeds them one a step).
+    `jump_tokens` caps the tokens one row feeds in a decode step when every live row has that
+    many grammar-forced tokens queued (a lone row takes a whole forced run in one forward).
     """
 
     name = "transformers"
@@ -473,9 +472,10 @@ class TransformersEngine(HFTokenizerEngine):
         """Decode one batch to the end; finished rows leave the batch. Returns tokens generated.
 
         Each row keeps a queue of tokens to feed: the token it just sampled, then any text its
-        grammar forces. A step feeds every live row from its queue (up to `jump_tokens` tokens
-        over the batch, padded to one width, the pads masked out) and samples only for rows
-        whose queue is empty; rows whose queue runs on skip sampling.
+        grammar forces. A step feeds every live row the same number of tokens from its queue
+        (the shortest queue, at most `jump_tokens`), and samples only for rows whose queue is
+        empty; rows whose queue runs on skip sampling. A lone row thus takes a whole forced run
+        in one forward; in a batch, forced tokens ride along one a step with the sampled ones.
         """
         capacity = max(r.limit - len(r.out) for r in batch)
         cache, mask, logits = self._prefill(batch, capacity)
@@ -549,7 +549,9 @@ class TransformersEngine(HFTokenizerEngine):
                 queues = [queues[p] for p in alive]
                 rows, dead = [rows[p] for p in alive], 0
             live = [p for p, row in enumerate(rows) if row is not None]
-            width = min(max(len(queues[p]) for p in live), max(1, self.jump_tokens // len(live)))
+            # every row feeds the same number of real tokens: a pad column would stay in the
+            # KV cache as a hole that every later step attends over
+            width = max(1, min(self.jump_tokens, min(len(queues[p]) for p in live)))
             feed = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
             real = torch.ones(len(rows), dtype=torch.long)
             for p in live:
