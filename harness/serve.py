@@ -120,30 +120,6 @@ class Batcher:
             start += len(job.items)
 
 
-def with_decoding(arm: RubricARM, decoding: str) -> RubricARM:
-    """A pipeline like `arm` that decodes with `decoding` (`arm` itself when it already does):
-    the same engines, templates, sampling, rubric cache, verdict rule and votes. Built through
-    RubricARM's constructor so its checks apply (InputError when an engine cannot constrain
-    decoding or a template declares no grammar)."""
-    if decoding == arm.decoding:
-        return arm
-    other = RubricARM(
-        arm.generator_engine,
-        arm.judge_engine,
-        generator_template=arm.generator_template,
-        judge_template=arm.judge_template,
-        rubric_sampling=arm.rubric_sampling,
-        judge_sampling=arm.judge_sampling,
-        cache=arm.cache,
-        max_context=arm.max_context,
-        decoding=decoding,  # type: ignore[arg-type]
-        verdict=arm.verdict,
-        max_rubric_items=arm.max_rubric_items,
-    )
-    other.default_votes = arm.default_votes
-    return other
-
-
 def check_grammar(grammar: Any) -> str:
     """The EBNF of a request's `structured_outputs.grammar` if xgrammar parses it (root rule
     `root`), else an InputError naming the field."""
@@ -194,7 +170,7 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
         with pipelines_lock:
             if chosen not in pipelines:
                 try:
-                    variant = with_decoding(arm, chosen)
+                    variant = arm.with_decoding(chosen)
                 except InputError as exc:
                     raise InputError(f"decoding={chosen}: {exc}") from None
                 pipelines[chosen] = (variant, RubricARMReward(variant, seed=seed))

@@ -316,6 +316,28 @@ class RubricARM:
         arm.default_votes = preset.votes
         return arm
 
+    def with_decoding(self, decoding: Decoding) -> RubricARM:
+        """A pipeline like this one that decodes with `decoding` (this one when it already does):
+        the same engines, templates, sampling, rubric cache, verdict rule and votes, built
+        through the constructor so its checks apply."""
+        if decoding == self.decoding:
+            return self
+        other = RubricARM(
+            self.generator_engine,
+            self.judge_engine,
+            generator_template=self.generator_template,
+            judge_template=self.judge_template,
+            rubric_sampling=self.rubric_sampling,
+            judge_sampling=self.judge_sampling,
+            cache=self.cache,
+            max_context=self.max_context,
+            decoding=decoding,
+            verdict=self.verdict,
+            max_rubric_items=self.max_rubric_items,
+        )
+        other.default_votes = self.default_votes
+        return other
+
     @property
     def uses_rubrics(self) -> bool:
         """False for a direct judge template (no {rubric}): the rubric stage is skipped."""
