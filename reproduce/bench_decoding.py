@@ -26,7 +26,7 @@ def _heldout(n: int) -> list[PreferencePair]:
 
     path = resources.files("rubric_arm.data").joinpath("mini/heldout.jsonl")
     rows = list(read_jsonl(Path(str(path))))[:n]
-    return [PreferencePair.from_dict(r, i) for i, r in enumerate(rows)]
+    return [PreferencePair.from_dict(row, i) for i, row in rows]
 
 
 def _judge_run(arm: RubricARM, pairs: list[PreferencePair], rubrics: list[Any]) -> dict[str, Any]:

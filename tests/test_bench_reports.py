@@ -119,3 +119,10 @@ def test_decoding_bench_markdown_names_every_figure() -> None:
     assert "| constrained | 5.0 | 500 | 400 | 4/4 | 4/4 | 0 | 0.4 | 0.05 (3 shapes) |" in md
     assert "| free | 10.0 | 500 | 0 | 1/4 | 0/4 | 3 | - | - |" in md
     assert md.count("Constrained / free seconds: **0.5**") == 2
+
+
+def test_decoding_bench_reads_the_heldout_pairs() -> None:
+    from rubric_arm.reproduce.bench_decoding import _heldout
+
+    pairs = _heldout(3)
+    assert len(pairs) == 3 and all(p.label in ("A", "B") for p in pairs)
