@@ -35,7 +35,7 @@ def _judge_run(arm: RubricARM, pairs: list[PreferencePair], rubrics: list[Any]) 
     runtime = engine.grammar_runtime() if stats is not None else None
     if runtime is not None:
         runtime.stats.reset()
-        runtime._compiled.clear()  # compile time per shape is part of the figure
+        runtime.clear_cache()  # compile time per shape is part of the figure
     start = time.perf_counter()
     records = arm.judge(pairs, order="as_given", rubrics=rubrics, desc=f"judge ({arm.decoding})")
     seconds = time.perf_counter() - start

@@ -76,16 +76,37 @@ def test_free_text_spans_stay_within_their_token_budget(tiny_engine):
             assert tiny_engine.count_tokens(" " + body) <= 3 + 2
 
 
-def test_jump_forward_gives_the_same_outputs_as_one_token_a_step(tiny_model_path, tiny_engine):
+@pytest.mark.parametrize("overhead", [6.0, 1e9])
+def test_jump_forward_gives_the_same_outputs_as_one_token_a_step(
+    tiny_model_path, tiny_engine, overhead
+):
+    """Wide steps (a huge overhead: always the longest queue, many masked holes) change nothing."""
     from rubric_arm.engines.transformers_engine import TransformersEngine
 
     lockstep = TransformersEngine(tiny_model_path, progress=False, jump_tokens=1)
+    tiny_engine.jump_overhead = overhead
     constraints = [judge_format(r).constraint(200, tiny_engine.count_tokens) for r in RUBRICS]
     params = SamplingParams(max_new_tokens=200)
-    fast = tiny_engine.generate(_chats(3), params, constraints=constraints)
+    try:
+        fast = tiny_engine.generate(_chats(3), params, constraints=constraints)
+    finally:
+        tiny_engine.jump_overhead = 6.0
     slow = lockstep.generate(_chats(3), params, constraints=constraints)
     assert [o[0].text for o in fast] == [o[0].text for o in slow]
     assert [o[0].forced_tokens for o in fast] == [o[0].forced_tokens for o in slow]
+
+
+def test_jump_width_weighs_holes_against_step_overhead(tiny_engine):
+    width = tiny_engine._jump_width
+    assert width([1]) == 1 and width([9]) == 9 and width([200]) == tiny_engine.jump_tokens
+    assert width([1] * 7 + [10]) == 1  # one forced run among eight rows: holes cost more
+    assert width([1] * 6 + [10, 10]) == 10  # two runs pay for the holes
+    assert width([3, 3, 3, 3]) == 3
+    tiny_engine.jump_overhead = 0.0
+    try:
+        assert width([2, 5, 9]) == 2  # no step overhead: the shortest queue, no holes
+    finally:
+        tiny_engine.jump_overhead = 6.0
 
 
 def test_mixed_batches_and_sampled_decoding(tiny_engine):

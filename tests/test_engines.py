@@ -6,6 +6,7 @@ import importlib.util
 import os
 
 import pytest
+import torch
 
 from rubric_arm.engines import available_engines, load_engine
 from rubric_arm.engines.transformers_engine import TransformersEngine
@@ -222,3 +223,37 @@ def test_prompts_of_one_group_share_their_longer_prefix(tiny_engine, monkeypatch
     assert len(single_prefix_runs) == 3, f"batch prefix + one per topic group: {calls}"
     alone = [tiny_engine.generate([c], GREEDY)[0] for c in chats]
     assert texts(alone) == texts(batched)
+
+
+def test_grouped_query_attention_matches_stock_sdpa_on_wide_masked_steps(tiny_model_path):
+    """The engine's attention (no key/value head copies) gives stock SDPA's logits."""
+    from transformers import AutoModelForCausalLM
+
+    from rubric_arm.engines.transformers_engine import register_gqa_sdpa
+
+    stock = AutoModelForCausalLM.from_pretrained(tiny_model_path, attn_implementation="sdpa")
+    ours = AutoModelForCausalLM.from_pretrained(
+        tiny_model_path, attn_implementation=register_gqa_sdpa()
+    )
+    cfg = stock.config
+    assert cfg.num_key_value_heads < cfg.num_attention_heads, "the test needs grouped queries"
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, cfg.vocab_size, (3, 24), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0
+    mask[1, 10:13] = 0  # a hole in the middle, as a wide jump-forward step leaves
+    with torch.no_grad():
+        a = stock(input_ids=ids, attention_mask=mask).logits
+        b = ours(input_ids=ids, attention_mask=mask).logits
+    keep = mask.bool()
+    assert torch.allclose(a[keep], b[keep], atol=1e-5)
+
+
+def test_engine_emits_no_future_warning(tiny_engine):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        out = tiny_engine.generate([[{"role": "user", "content": "hello"}]], GREEDY)
+    assert out[0][0].completion_tokens > 0

@@ -103,6 +103,11 @@ class GrammarRuntime:
         self.stats = ConstraintStats()
 
     # ---- grammars -----------------------------------------------------------------------
+    def clear_cache(self) -> None:
+        """Forget every compiled grammar (benchmarks time compilation from a cold cache)."""
+        self._compiled.clear()
+        self._end_vectors.clear()
+
     def compiled(self, constraint: Constraint) -> Any:
         """The compiled grammar of `constraint`, compiled once per grammar text."""
         hit = self._compiled.get(constraint.grammar)
