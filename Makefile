@@ -96,6 +96,7 @@ bench: models
 	$(BIN)/rubric-arm bench harness
 	$(BIN)/rubric-arm bench serve
 	$(BIN)/rubric-arm bench train
+	$(BIN)/rubric-arm bench rollouts
 	$(BIN)/rubric-arm bench summary
 
 # The ablation on the synthetic task (report, not a gate): about 2-3 minutes per run on 2 cores.

@@ -13,6 +13,7 @@ PARTS = {
     "harness": "bench_harness",
     "serve": "bench_serve",
     "training": "bench_train",
+    "rollouts": "bench_rollouts",
 }
 
 

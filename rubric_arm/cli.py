@@ -330,7 +330,7 @@ def _print_summary(path: str, cache_stats: dict[str, Any]) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.what in ("harness", "train", "summary", "decoding"):
+    if args.what in ("harness", "train", "summary", "decoding", "rollouts"):
         out = Path(args.output or f"reports/bench_{args.what}.json")
         if args.what == "decoding":
             from rubric_arm.reproduce.bench_decoding import render_markdown, run_decoding_bench
@@ -340,6 +340,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from rubric_arm.reproduce.bench_harness import render_markdown, run_harness_bench
 
             print(render_markdown(run_harness_bench(out, model=args.model)))
+        elif args.what == "rollouts":
+            from rubric_arm.reproduce.bench_rollouts import render_markdown, run_rollout_bench
+
+            print(render_markdown(run_rollout_bench(out)))
         elif args.what == "train":
             from rubric_arm.reproduce.bench_train import render_markdown, run_train_bench
 
@@ -540,7 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="performance benchmarks")
     p.add_argument(
-        "what", choices=["engine", "decoding", "stats", "serve", "harness", "train", "summary"]
+        "what",
+        choices=["engine", "decoding", "stats", "serve", "harness", "train", "rollouts", "summary"],
     )
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--prompts", type=int, default=16)

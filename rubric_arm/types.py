@@ -229,6 +229,7 @@ class SamplingParams:
     max_new_tokens: int = 512
     n: int = 1
     seed: int | None = None
+    logprobs: bool = False  # return each sampled token's log-probability (RL rollouts)
 
     def __post_init__(self) -> None:
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
@@ -247,6 +248,7 @@ class SamplingParams:
     def key(self) -> dict[str, Any]:
         """What identifies the decoding for cache keys (the seed only matters when sampling)."""
         d = asdict(self)
+        d.pop("logprobs")
         if self.greedy:
             d.pop("seed")
             d.pop("top_p")
@@ -307,7 +309,11 @@ class Completion:
 
     `forced_tokens` of `completion_tokens` were appended because a grammar allowed nothing
     else (not sampled); `label_probs` holds the verdict probabilities a VerdictProbe read
-    (None when the cue never appeared before a label token).
+    (None when the cue never appeared before a label token). Engines that expose tokens fill
+    `token_ids` (the completion's tokens, a final stop token included); with
+    `SamplingParams.logprobs`, `token_logprobs` holds each token's log-probability under the
+    distribution it was drawn from (temperature-scaled and grammar-masked; top-p truncation
+    ignored), None for a token the engine forced instead of sampling.
     """
 
     text: str
@@ -316,3 +322,5 @@ class Completion:
     finish_reason: Literal["stop", "length"] = "stop"
     forced_tokens: int = 0
     label_probs: dict[str, float] | None = None
+    token_ids: tuple[int, ...] = ()
+    token_logprobs: tuple[float | None, ...] | None = None

@@ -68,13 +68,13 @@ def test_summary_merges_present_parts_and_names_missing(tmp_path: Path) -> None:
     merged = write_summary(tmp_path)
     assert merged["engine"] == {"tok_s": 12.5}
     assert merged["bootstrap"] == {"seconds": {"bca": 0.1}}
-    assert merged["missing"] == ["decoding", "harness", "serve", "training"]
+    assert merged["missing"] == ["decoding", "harness", "serve", "training", "rollouts"]
     assert json.loads((tmp_path / "bench.json").read_text(encoding="utf-8")) == merged
     md = (tmp_path / "bench.md").read_text(encoding="utf-8")
     assert md.startswith("# Benchmarks (`make bench`)")
     assert "\n## Engine benchmark\n" in md and "| a | b |" in md
     assert "## GPU" in md and merged["gpu"] in md
-    assert md.rstrip().endswith("Not run: decoding, harness, serve, training.")
+    assert md.rstrip().endswith("Not run: decoding, harness, serve, training, rollouts.")
 
 
 def test_decoding_bench_markdown_names_every_figure() -> None:
@@ -126,3 +126,41 @@ def test_decoding_bench_reads_the_heldout_pairs() -> None:
 
     pairs = _heldout(3)
     assert len(pairs) == 3 and all(p.label in ("A", "B") for p in pairs)
+
+
+def test_rollout_bench_reads_step_times_and_rollout_stats(tmp_path: Path) -> None:
+    from rubric_arm.reproduce.bench_rollouts import VARIANTS, phase_figures
+    from rubric_arm.reproduce.bench_rollouts import render_markdown as rollout_markdown
+
+    rows = [
+        {"phase": "cycle1-judge", "event": "data", "rubrics_cached": 0},
+        {"phase": "cycle1-judge", "step": 1, "step_time": 30.0, "reward": 0.5},
+        {"phase": "cycle1-judge", "step": 2, "step_time": 10.0, "reward": 1.0},
+        {
+            "phase": "cycle1-judge",
+            "event": "data",
+            "rollouts": {
+                "calls": 2,
+                "seconds": 8.0,
+                "completions": 16,
+                "sampled_tokens": 900,
+                "forced_tokens": 300,
+                "prompt_tokens": 9,
+            },
+        },
+        {"phase": "cycle1-judge", "summary": True, "means": {"reward": 0.75, "loss": 0.1}},
+        {"phase": "cycle1-generator", "step": 1, "step_time": 99.0},
+    ]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", "utf-8")
+    fig = phase_figures(run)
+    assert fig["steps"] == 2 and fig["seconds_per_step"] == 20.0
+    assert fig["rollouts"]["calls"] == 2 and fig["means"] == {"reward": 0.75}
+    result = {"recipe": "r", "steps": 2}
+    for name in VARIANTS:
+        result[name] = dict(fig, vs_trl=1.0)
+    result["trl"] = dict(fig, rollouts={}, vs_trl=1.0)
+    md = rollout_markdown(result)
+    assert "| engine | 20.0 | 1.0 | 4.0 | 900 / 300 | 0.75 |" in md
+    assert "| trl | 20.0 | 1.0 | - | - | 0.75 |" in md

@@ -179,3 +179,12 @@ def test_an_engine_without_constraints_says_so():
     with pytest.raises(Exception, match="cannot constrain decoding"):
         RubricARM(engine, engine, decoding="constrained")
     assert RubricARM(engine, engine, decoding="free").decoding == "free"
+
+
+def test_forced_tokens_have_no_logprob(tiny_engine):
+    c = judge_format(RUBRICS[1]).constraint(200, tiny_engine.count_tokens)
+    params = SamplingParams(temperature=1.0, max_new_tokens=200, n=2, seed=1, logprobs=True)
+    for o in tiny_engine.generate(_chats(1), params, constraints=[c])[0]:
+        assert len(o.token_logprobs) == len(o.token_ids) == o.completion_tokens
+        assert sum(lp is None for lp in o.token_logprobs) >= o.forced_tokens > 0
+        assert all(lp <= 0 for lp in o.token_logprobs if lp is not None)

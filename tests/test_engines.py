@@ -257,3 +257,24 @@ def test_engine_emits_no_future_warning(tiny_engine):
         warnings.simplefilter("error", DeprecationWarning)
         out = tiny_engine.generate([[{"role": "user", "content": "hello"}]], GREEDY)
     assert out[0][0].completion_tokens > 0
+
+
+def test_token_ids_and_logprobs_of_sampled_tokens(tiny_engine):
+    """Completions carry their tokens; with logprobs=True each sampled token's log-probability
+    under the (temperature-scaled) distribution it was drawn from, None where forced."""
+    chat = [{"role": "user", "content": "say something"}]
+    params = SamplingParams(temperature=0.7, max_new_tokens=12, n=2, seed=3, logprobs=True)
+    outs = tiny_engine.generate([chat], params)[0]
+    ids = tiny_engine.encode_chats([chat])
+    again = tiny_engine.generate_ids(ids, params)[0]
+    assert [o.token_ids for o in outs] == [o.token_ids for o in again]
+    model = tiny_engine.model
+    for o in outs:
+        assert len(o.token_ids) == o.completion_tokens == len(o.token_logprobs)
+        full = torch.tensor([ids[0] + list(o.token_ids)])
+        with torch.no_grad():
+            logits = model(input_ids=full).logits[0, len(ids[0]) - 1 : -1].float() / 0.7
+        want = torch.log_softmax(logits, -1).gather(1, torch.tensor(o.token_ids)[:, None])
+        assert torch.allclose(torch.tensor(o.token_logprobs), want.squeeze(1), atol=1e-4)
+    plain = tiny_engine.generate([chat], SamplingParams(max_new_tokens=4))[0][0]
+    assert plain.token_logprobs is None and len(plain.token_ids) == plain.completion_tokens

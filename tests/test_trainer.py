@@ -52,6 +52,7 @@ def test_recipes_load_and_overrides_apply() -> None:
     assert (paper.grpo.generator.num_generations, paper.grpo.judge.num_generations) == (6, 7)
     assert paper.grpo.judge.epsilon_high == 0.28 and paper.grpo.generator.beta == 0.001
     assert paper.cycles == 3 and paper.order == "judge_first"
+    assert paper.grpo.judge.rollouts == paper.grpo.generator.rollouts == "trl"
     cfg = load_config(
         TINY, parse_overrides(["--order", "generator_first", "--grpo.judge.beta=1e-3"])
     )
@@ -65,6 +66,16 @@ def test_recipes_load_and_overrides_apply() -> None:
         (["--order", "sideways"], "order: must be one of"),
         (["--cycles", "two"], "cycles: expected an integer"),
         (["--grpo.judge.num_generations", "3"], "multiple of num_generations"),
+        (["--grpo.judge.rollouts", "vllm"], "rollouts: must be one of"),
+        (
+            ["--hardware.use_vllm", "true"],
+            "grpo.generator.rollouts is engine but hardware.use_vllm",
+        ),
+        (["--hardware.zero3", "true"], "hardware.zero3 shards the weights"),
+        (
+            ["--grpo.judge.rollouts", "trl", "--grpo.judge.rollout_decoding", "constrained"],
+            "grpo.judge.rollout_decoding constrained needs rollouts: engine",
+        ),
     ],
 )
 def test_bad_settings_name_the_field(overrides: list[str], message: str) -> None:

@@ -262,6 +262,19 @@ def test_no_grammar_and_no_logprobs_without_constraints_or_probe(engine: Any, fa
     assert [sp.structured_outputs for sp in sent] == [None, None]
 
 
+def test_token_ids_and_sampled_logprobs_for_rollouts(engine: Any, fake_vllm) -> None:
+    tok = fake_vllm.built[0].tokenizer
+    hi = tok("hi", add_special_tokens=False)["input_ids"][0]
+    fake_vllm.script = lambda chat, sp, t: [output(t, [(hi, {hi: 0.25})]) for _ in range(sp.n)]
+    params = SamplingParams(temperature=1.0, max_new_tokens=4, n=2, seed=1, logprobs=True)
+    (row,) = engine.generate(CHATS[:1], params)
+    assert fake_vllm.built[0].calls[-1]["sampling_params"][0].logprobs == 0
+    assert [c.token_ids for c in row] == [(hi,), (hi,)]
+    assert row[0].token_logprobs == pytest.approx((math.log(0.25),))
+    (plain,) = engine.generate(CHATS[:1], SamplingParams(max_new_tokens=4))
+    assert plain[0].token_logprobs is None
+
+
 def test_seed_n_and_finish_reasons(engine: Any, fake_vllm) -> None:
     sampled = SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=16, n=3, seed=11)
     rows = engine.generate(CHATS[:2], sampled)

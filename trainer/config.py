@@ -82,6 +82,13 @@ class GRPOPhaseConfig:
     max_prompt_tokens: int = (
         4096  # judge prompts: responses truncated to fit; longer generator prompts left out
     )
+    # who samples the groups: "engine" (the project's engine, one prefill per group; CPU or one
+    # GPU) or "trl" (TRL's own generation: model.generate, or vLLM with hardware.use_vllm)
+    rollouts: Literal["engine", "trl"] = "engine"
+    # engine rollouts only: "constrained" samples inside the role's output grammar
+    rollout_decoding: Literal["free", "constrained"] = "free"
+    # constrained engine rollouts: leave grammar-forced tokens out of the loss (see rollouts.py)
+    mask_forced_tokens: bool = True
 
 
 @dataclass
@@ -194,6 +201,34 @@ class TrainConfig:
                 )
             if g.num_iterations < 1:
                 raise InputError(f"{where}.num_iterations must be >= 1")
+            if g.rollouts not in ("engine", "trl"):
+                raise InputError(f"{where}.rollouts must be engine or trl, got {g.rollouts!r}")
+            if g.rollout_decoding not in ("free", "constrained"):
+                raise InputError(
+                    f"{where}.rollout_decoding must be free or constrained, got "
+                    f"{g.rollout_decoding!r}"
+                )
+            if g.rollouts == "engine" and self.hardware.use_vllm:
+                raise InputError(
+                    f"{where}.rollouts is engine but hardware.use_vllm is on: set rollouts: trl "
+                    "to sample with TRL's vLLM generation"
+                )
+            if g.rollouts == "engine" and self.hardware.zero3:
+                raise InputError(
+                    f"{where}.rollouts is engine but hardware.zero3 shards the weights: set "
+                    "rollouts: trl"
+                )
+            if g.rollout_decoding == "constrained":
+                if g.rollouts != "engine":
+                    raise InputError(f"{where}.rollout_decoding constrained needs rollouts: engine")
+                from rubric_arm.templates import load_template
+
+                name = getattr(self, role).template
+                if load_template(name).grammar is None:
+                    raise InputError(
+                        f"{where}.rollout_decoding is constrained but {role}.template {name!r} "
+                        "declares no output grammar"
+                    )
         if self.data.source == "file" and not self.data.path:
             raise InputError("data.path is required when data.source is 'file'")
         if self.data.heldout_size < 0:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from datasets import Dataset
 
 from rubric_arm.cache import RubricCache
 from rubric_arm.engines.hf_tokens import HFTokenizerEngine
+from rubric_arm.engines.transformers_engine import prefer_gqa_attention
 from rubric_arm.errors import InputError
 from rubric_arm.pipeline import JudgeRecord, RubricARM, random_order, stable_hash
 from rubric_arm.templates import load_template
@@ -32,7 +34,8 @@ from rubric_arm.trainer.data import TrainData, cycle_slices, load_train_data
 from rubric_arm.trainer.diagnostics import GradientProbe
 from rubric_arm.trainer.phases import Phase, run_grpo, run_sft, sft_dataset
 from rubric_arm.trainer.rewards import GeneratorReward, JudgeReward
-from rubric_arm.types import PreferencePair, SamplingParams, prompt_text
+from rubric_arm.trainer.rollouts import EngineRollouts
+from rubric_arm.types import Constraint, PreferencePair, SamplingParams, prompt_text
 
 ROLES = ("generator", "judge")
 
@@ -168,7 +171,10 @@ class Trainer:
 
         tok = load_tokenizer(path)
         dtype = torch.bfloat16 if self.cfg.hardware.bf16 and not self.cfg.hardware.use_cpu else None
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype or torch.float32, use_safetensors=True
+        )
+        prefer_gqa_attention(model)
         return model, tok
 
     def _optimizer(self, role: str, model: Any) -> tuple[Any, Any]:
@@ -212,10 +218,12 @@ class Trainer:
         rubrics: list[Any],
         view: HFTokenizerEngine,
         seed: int,
+        grammars: dict[str, Constraint | None] | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """Judge-phase prompts (rubric filled, order shuffled with `seed`) and how many pairs did
-        not fit the context."""
+        not fit the context; `grammars` gets each prompt's judgment grammar (its rubric's)."""
         arm = self._arm(view, view)
+        budget = self.cfg.grpo.judge.max_completion_length
         rows, skipped = [], 0
         for pair, rr in zip(pairs, rubrics, strict=True):
             o = random_order(pair.id, seed)
@@ -225,9 +233,13 @@ class Trainer:
                 skipped += 1
                 continue
             shown = pair.label if o == "AB" else ("B" if pair.label == "A" else "A")
+            prompt = view.render(chat)
+            if grammars is not None:
+                fmt = self.templates["judge"].output_format(rr.rubric)
+                grammars[prompt] = fmt and fmt.constraint(budget, view.count_tokens)
             rows.append(
                 {
-                    "prompt": view.render(chat),
+                    "prompt": prompt,
                     "label": shown,
                     "n_criteria": len(rr.rubric.criteria),
                 }
@@ -281,6 +293,8 @@ class Trainer:
         model, tok = self._load(paths["judge"])
         view = TokenizerView(tok, _prompt_context(model, cfg.grpo.judge))
         gen_engine = self._engine(paths["generator"])
+        constrained = cfg.grpo.judge.rollout_decoding == "constrained"
+        grammars: dict[str, Constraint | None] | None = {} if constrained else None
         arm = self._arm(gen_engine, view, cache=self.cache)
         arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(cfg.seed, "rubrics", cycle))
         if cfg.rubric_cache:
@@ -291,16 +305,26 @@ class Trainer:
             self.state_.wait_for_everyone()
             if not self.state_.is_main_process:
                 rubrics = arm.rubrics(prompts, desc=f"{phase.name}: rubrics")
-            rows, skipped = self.judge_rows(pairs, rubrics, view, seed=phase.seed)
+            rows, skipped = self.judge_rows(
+                pairs, rubrics, view, seed=phase.seed, grammars=grammars
+            )
             self._log_event(phase, rubrics_cached=sum(r.cached for r in rubrics), too_long=skipped)
             ds = Dataset.from_list(rows)
         else:
-            ds = _fresh_rubric_dataset(self, pairs, gen_engine, view, phase)
+            ds = _fresh_rubric_dataset(self, pairs, gen_engine, view, phase, grammars)
         opt, sched = self._optimizer("judge", model)
+        rollouts = self._rollouts(
+            cfg.grpo.judge,
+            paths["judge"],
+            model,
+            phase,
+            grammars.get if grammars is not None else None,
+        )
         out = run_grpo(
             model, tok, ds, JudgeReward(cfg.format_reward), cfg.grpo.judge, cfg.hardware, phase,
-            (opt, sched), GradientProbe(model, seed=cfg.seed),
+            (opt, sched), GradientProbe(model, seed=cfg.seed), rollout_func=rollouts,
         )  # fmt: skip
+        self._rollout_event(phase, rollouts)
         self._save_optimizer("judge", opt)
         return out
 
@@ -314,12 +338,52 @@ class Trainer:
         self._log_event(phase, too_long=skipped)
         ds = Dataset.from_list(rows)
         opt, sched = self._optimizer("generator", model)
+        fmt = self.templates["generator"].output_format(
+            None, {"max_items": self._arm(view, view).max_rubric_items}
+        )
+        grammar = fmt and fmt.constraint(
+            cfg.grpo.generator.max_completion_length, view.count_tokens
+        )
+        rollouts = self._rollouts(
+            cfg.grpo.generator, paths["generator"], model, phase, lambda _prompt: grammar
+        )
         out = run_grpo(
             model, tok, ds, reward, cfg.grpo.generator, cfg.hardware, phase, (opt, sched),
-            GradientProbe(model, seed=cfg.seed),
+            GradientProbe(model, seed=cfg.seed), rollout_func=rollouts,
         )  # fmt: skip
+        self._rollout_event(phase, rollouts)
         self._save_optimizer("generator", opt)
         return out
+
+    def _rollouts(
+        self,
+        g: GRPOPhaseConfig,
+        path: Path,
+        model: Any,
+        phase: Phase,
+        constraint_for: Any,
+    ) -> EngineRollouts | None:
+        """The phase's `rollout_func` (None: TRL generates), serving the live `model`."""
+        if g.rollouts != "engine":
+            return None
+        from rubric_arm.engines.transformers_engine import TransformersEngine
+
+        engine = TransformersEngine(
+            path, batch_size=self.cfg.hardware.judge_batch_size, progress=False, model=model
+        )
+        return EngineRollouts(
+            engine,
+            max_new_tokens=g.max_completion_length,
+            temperature=g.temperature,
+            top_p=g.top_p,
+            seed=phase.seed,
+            constraint_for=constraint_for if g.rollout_decoding == "constrained" else None,
+            mask_forced=g.mask_forced_tokens,
+        )
+
+    def _rollout_event(self, phase: Phase, rollouts: EngineRollouts | None) -> None:
+        if rollouts is not None:
+            self._log_event(phase, rollouts=rollouts.stats.to_dict())
 
     def _joint(self, phase: Phase, paths: dict[str, Path], pairs: list) -> dict[str, Path]:
         """Both models step in turn on every batch: the generator against the current judge,
@@ -437,8 +501,6 @@ def _prompt_context(model: Any, phase_cfg: GRPOPhaseConfig) -> int:
 
 
 def _seeded(params: SamplingParams, seed: int) -> SamplingParams:
-    from dataclasses import replace
-
     return params if params.greedy else replace(params, seed=seed)
 
 
@@ -448,6 +510,7 @@ def _fresh_rubric_dataset(
     gen_engine: Any,
     view: HFTokenizerEngine,
     phase: Phase,
+    grammars: dict[str, Constraint | None] | None = None,
 ) -> Dataset:
     """The `rubric_cache: false` ablation: a new rubric is sampled (never stored) every time the
     GRPO trainer draws a batch, so the judge never sees the same rubric twice for an example."""
@@ -460,7 +523,7 @@ def _fresh_rubric_dataset(
         chosen = [by_id[i] for i in batch["pair_id"]]
         arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(phase.seed, calls["n"]))
         rubrics = arm.rubrics([p.prompt for p in chosen], desc="fresh rubrics")
-        rows, _ = trainer.judge_rows(chosen, rubrics, view, seed=phase.seed)
+        rows, _ = trainer.judge_rows(chosen, rubrics, view, seed=phase.seed, grammars=grammars)
         if len(rows) != len(chosen):
             raise InputError("a pair no longer fits the judge's context with a fresh rubric")
         return {k: [r[k] for r in rows] for k in ("prompt", "label", "n_criteria")}

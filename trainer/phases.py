@@ -166,8 +166,11 @@ def run_grpo(
     probe: GradientProbe | None,
     max_steps: int | None = None,
     step_offset: int = 0,
+    rollout_func: Any = None,
 ) -> Path:
-    """Stage II for one model with TRL's GRPOTrainer; returns the exported folder."""
+    """Stage II for one model with TRL's GRPOTrainer; returns the exported folder.
+
+    `rollout_func` (trainer/rollouts.py) samples the groups instead of TRL's generation."""
     from trl import GRPOConfig, GRPOTrainer
 
     extra: dict[str, Any] = {}
@@ -209,6 +212,7 @@ def run_grpo(
         processing_class=tokenizer,
         callbacks=[diag],
         optimizers=optimizers,
+        **({"rollout_func": rollout_func} if rollout_func is not None else {}),
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
     return finish_phase(trainer, phase, tokenizer, diag)

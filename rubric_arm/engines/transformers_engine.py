@@ -57,6 +57,7 @@ class _Request:
     forced: int = 0
     stop_token: bool = False
     label_probs: dict[str, float] | None = None
+    logprobs: list[float | None] | None = None
 
 
 GQA_SDPA = "rubric_arm_gqa_sdpa"
@@ -101,6 +102,14 @@ def register_gqa_sdpa() -> str:
     AttentionInterface.register(GQA_SDPA, forward)
     ALL_MASK_ATTENTION_FUNCTIONS.register(GQA_SDPA, sdpa_mask)
     return GQA_SDPA
+
+
+def prefer_gqa_attention(model: Any) -> None:
+    """Switch a CPU model on transformers' SDPA to the same attention without key/value head
+    copies (`register_gqa_sdpa`); identical outputs and gradients. Other models are left as is."""
+    device = next(model.parameters()).device
+    if device.type == "cpu" and getattr(model.config, "_attn_implementation", None) == "sdpa":
+        model.set_attn_implementation(register_gqa_sdpa())
 
 
 @functools.cache
@@ -186,6 +195,7 @@ class TransformersEngine(HFTokenizerEngine):
         jump_tokens: int = 64,
         jump_overhead: float = 6.0,
         progress: bool = True,
+        model: Any = None,
     ) -> None:
         from transformers import AutoModelForCausalLM
 
@@ -209,17 +219,18 @@ class TransformersEngine(HFTokenizerEngine):
         self._grammars: Any = None
 
         self.tokenizer = load_tokenizer(self.path)
-        self.model = AutoModelForCausalLM.from_pretrained(
-            self.path,
-            dtype=_DTYPES[dtype],
-            attn_implementation=(
-                register_gqa_sdpa()
-                if attn_implementation == "sdpa" and self.device.type == "cpu"
-                else attn_implementation
-            ),
-            use_safetensors=True,
-        ).to(self.device)
-        self.model.eval()
+        if model is not None:  # a live model (e.g. a trainer's policy): served as it is
+            self.model = model
+            self.device = next(model.parameters()).device
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self.path,
+                dtype=_DTYPES[dtype],
+                attn_implementation=attn_implementation,
+                use_safetensors=True,
+            ).to(self.device)
+            self.model.eval()
+            prefer_gqa_attention(self.model)
 
         text_config = self.model.config.get_text_config(decoder=True)
         self.context_length = int(getattr(text_config, "max_position_embeddings", 0) or 2048)
@@ -232,7 +243,7 @@ class TransformersEngine(HFTokenizerEngine):
         kv_heads = (
             getattr(text_config, "num_key_value_heads", None) or text_config.num_attention_heads
         )
-        itemsize = torch.empty((), dtype=_DTYPES[dtype]).element_size()
+        itemsize = next(self.model.parameters()).element_size()
         self._kv_bytes_per_token = (
             2 * text_config.num_hidden_layers * kv_heads * head_dim * itemsize
         )
@@ -303,13 +314,29 @@ class TransformersEngine(HFTokenizerEngine):
     ) -> list[list[Completion]]:
         if not chats:
             return []
-        if constraints is not None and len(constraints) != len(chats):
-            raise InputError(f"got {len(constraints)} constraints for {len(chats)} chats")
-        prompts = self.encode_chats(chats)
+        return self.generate_ids(
+            self.encode_chats(chats), params, desc=desc, constraints=constraints, probe=probe
+        )
+
+    def generate_ids(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: SamplingParams,
+        *,
+        desc: str | None = None,
+        constraints: Sequence[Constraint | None] | None = None,
+        probe: VerdictProbe | None = None,
+    ) -> list[list[Completion]]:
+        """`generate` from prompts already tokenized (e.g. chat-templated by a trainer)."""
+        if not prompts:
+            return []
+        if constraints is not None and len(constraints) != len(prompts):
+            raise InputError(f"got {len(constraints)} constraints for {len(prompts)} prompts")
         for i, ids in enumerate(prompts):
             if len(ids) >= self.context_length:
                 raise InputError(
-                    f"chat {i} has {len(ids)} tokens, the model's context is {self.context_length}: truncate it"
+                    f"prompt {i} has {len(ids)} tokens, the model's context is "
+                    f"{self.context_length}: truncate it"
                 )
         base_seed = (
             params.seed if params.seed is not None else int.from_bytes(os.urandom(8), "little")
@@ -317,7 +344,8 @@ class TransformersEngine(HFTokenizerEngine):
         copies = 1 if params.greedy else params.n
         runtime = self.grammar_runtime() if constraints is not None and any(constraints) else None
         requests = []
-        for i, ids in enumerate(prompts):
+        for i, prompt in enumerate(prompts):
+            ids = list(prompt)
             for j in range(copies):
                 r = _Request(
                     index=i * copies + j,
@@ -325,6 +353,7 @@ class TransformersEngine(HFTokenizerEngine):
                     seed=_derive_seed(base_seed, j, ids),
                     limit=min(params.max_new_tokens, self.context_length - len(ids)),
                     prompt_tokens=len(ids),
+                    logprobs=[] if params.logprobs else None,
                 )
                 constraint = constraints[i] if constraints is not None else None
                 if constraint is not None and runtime is not None:
@@ -334,6 +363,8 @@ class TransformersEngine(HFTokenizerEngine):
                     r.ids += lead
                     r.out += lead
                     r.forced += len(lead)
+                    if r.logprobs is not None:
+                        r.logprobs += [None] * len(lead)
                 requests.append(r)
         with self._lock, torch.inference_mode():
             self._run(requests, params, desc, probe)
@@ -357,6 +388,8 @@ class TransformersEngine(HFTokenizerEngine):
             request.finish,  # type: ignore[arg-type]
             forced_tokens=request.forced,
             label_probs=request.label_probs,
+            token_ids=tuple(request.out),
+            token_logprobs=None if request.logprobs is None else tuple(request.logprobs),
         )
 
     def _batches(self, requests: list[_Request]) -> list[list[_Request]]:
@@ -586,16 +619,24 @@ class TransformersEngine(HFTokenizerEngine):
                 # read after the mask: under a grammar P(A) is over the spellings it allows there
                 label_logits = reader.logits(sub) if reader is not None else None
                 gens = None if generators is None else [generators[p] for p in need]
-                tokens = _choose(sub, params, gens).tolist()
+                chosen = _choose(sub, params, gens)
+                tokens = chosen.tolist()
                 for k, tok in closing.items():
                     tokens[k] = tok
+                logps: list[float | None] = [None] * len(tokens)
+                if params.logprobs:
+                    scaled = sub if params.greedy else sub / params.temperature
+                    picked = torch.log_softmax(scaled.float(), dim=-1).gather(1, chosen[:, None])
+                    logps = picked.squeeze(1).tolist()
+                    for k in closing:  # the budget rule chose it, not the sampler
+                        logps[k] = None
                 for k, (p, tok) in enumerate(zip(need, tokens, strict=True)):
                     r = batch[rows[p]]  # type: ignore[index]
                     if reader is not None and label_logits is not None:
                         read = reader.read(tok, r.out, label_logits[k])
                         if read is not None:
                             r.label_probs = read
-                    if self._take(r, tok, queues[p], runtime):
+                    if self._take(r, tok, queues[p], runtime, logps[k]):
                         rows[p] = None
                         dead += 1
                         bar.update(1)
@@ -671,9 +712,13 @@ class TransformersEngine(HFTokenizerEngine):
             cached[key] = label_token_ids(texts, probe.labels)
         return cached[key]
 
-    def _take(self, r: _Request, tok: int, queue: list[int], runtime: Any) -> bool:
+    def _take(
+        self, r: _Request, tok: int, queue: list[int], runtime: Any, logp: float | None = None
+    ) -> bool:
         """Record a sampled token (and the text its grammar then forces); True if the row ends."""
         r.out.append(tok)
+        if r.logprobs is not None:
+            r.logprobs.append(logp)
         if runtime is not None:
             runtime.stats.sampled_tokens += 1
         if tok in self.stop_token_ids:
@@ -687,6 +732,8 @@ class TransformersEngine(HFTokenizerEngine):
             forced = grammar.forced()[: max(0, r.limit - len(r.out))]
             r.out += forced
             r.forced += len(forced)
+            if r.logprobs is not None:
+                r.logprobs += [None] * len(forced)
             queue += forced
             runtime.stats.forced_tokens += len(forced)
             if grammar.finished():

@@ -103,6 +103,8 @@ class VLLMEngine(HFTokenizerEngine):
         }
         if probe is not None:
             kwargs["logprobs"] = PROBE_TOP_LOGPROBS
+        elif params.logprobs:
+            kwargs["logprobs"] = 0  # the sampled token's own log-probability only
         if constraint is not None:
             from vllm.sampling_params import StructuredOutputsParams
 
@@ -156,6 +158,8 @@ class VLLMEngine(HFTokenizerEngine):
                         label_probs=None
                         if probe is None
                         else self.label_probs(list(o.token_ids), o.logprobs, probe),
+                        token_ids=tuple(o.token_ids),
+                        token_logprobs=_sampled_logprobs(o) if params.logprobs else None,
                     )
                     for o in out.outputs
                 ]
@@ -206,3 +210,12 @@ class VLLMEngine(HFTokenizerEngine):
     def close(self) -> None:
         """Drop the vLLM engine so its GPU memory can be reclaimed."""
         self.__dict__.pop("llm", None)
+
+
+def _sampled_logprobs(output: Any) -> tuple[float | None, ...]:
+    """Each generated token's log-probability as vLLM reports it (its `logprobs_mode`)."""
+    rows = output.logprobs or [{} for _ in output.token_ids]
+    return tuple(
+        float(row[t].logprob) if t in row else None
+        for t, row in zip(output.token_ids, rows, strict=True)
+    )
