@@ -45,11 +45,22 @@ def _train(name: str, extra: list[str], steps: int) -> Path:
     return run
 
 
+MEANS = (
+    "reward",
+    "frac_reward_zero_std",
+    "judge/accuracy",
+    "judge/format_pass",
+    "judge/parse_failures",
+    "completions/mean_length",
+)
+
+
 def phase_figures(run: Path, phase: str = "cycle1-judge") -> dict[str, Any]:
-    """Step times, rollout stats and reward means of one phase from its metrics.jsonl."""
+    """Step times, sampling times, rollout stats and metric means of one phase (metrics.jsonl)."""
     step_times: list[float] = []
     rollouts: dict[str, Any] = {}
     means: dict[str, Any] = {}
+    generation: list[float] = []
     for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         if row.get("phase") != phase:
@@ -58,20 +69,20 @@ def phase_figures(run: Path, phase: str = "cycle1-judge") -> dict[str, Any]:
             rollouts = row["rollouts"]
         elif row.get("summary"):
             means = row.get("means", {})
+            generation = [float(t) for t in row.get("generation_seconds", [])]
         elif "step_time" in row:
             step_times.append(float(row["step_time"]))
     n = len(step_times)
-    out: dict[str, Any] = {
+    return {
         "steps": n,
         "step_seconds": [round(t, 2) for t in step_times],
         "seconds_per_step": round(sum(step_times) / n, 2) if n else None,
+        "sampling_seconds_per_step": (
+            round(sum(generation) / len(generation), 2) if generation else None
+        ),
         "rollouts": rollouts,
+        "means": {k: round(float(means[k]), 4) for k in MEANS if k in means},
     }
-    for key in ("reward", "judge_accuracy", "format_ok", "parse_failures", "completion_length"):
-        for name, value in means.items():
-            if name.split("/")[-1].startswith(key) and isinstance(value, int | float):
-                out.setdefault("means", {})[name] = round(float(value), 4)
-    return out
 
 
 def run_rollout_bench(
@@ -98,22 +109,27 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         f"Recipe: {result['recipe']}; {result['steps']} optimiser steps per variant, each from "
         "the untrained model. Step seconds as TRL logs them (sampling, reward, forward and "
-        "backward); sampling seconds from the rollout function (engine variants only).",
+        "backward); sampling s / step is the time TRL spends in its generation call (its "
+        "own `model.generate` or our rollout function), one call per step here.",
         "",
-        "| rollouts | s / step | x TRL | sampling s / step | sampled / forced tokens | "
-        "mean reward |",
-        "|---|---:|---:|---:|---|---:|",
+        "| rollouts | s / step | x TRL | sampling s / step | sampling x TRL | "
+        "sampled / forced tokens (engine) | mean reward | groups with zero reward spread |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
+    trl_sampling = result["trl"].get("sampling_seconds_per_step")
     for name in VARIANTS:
         r = result[name]
         ro = r.get("rollouts") or {}
-        sampling = round(ro["seconds"] / max(1, ro["calls"]), 2) if ro.get("calls") else "-"
+        sampling = r.get("sampling_seconds_per_step")
+        ratio = round(sampling / trl_sampling, 3) if sampling and trl_sampling else "-"
         tokens = f"{ro['sampled_tokens']} / {ro['forced_tokens']}" if ro else "-"
-        reward = next(
-            (v for k, v in (r.get("means") or {}).items() if k.split("/")[-1] == "reward"), "-"
-        )
+        means = r.get("means") or {}
         lines.append(
-            f"| {name} | {r['seconds_per_step']} | {r['vs_trl']} | {sampling} | {tokens} "
-            f"| {reward} |"
+            f"| {name} | {r['seconds_per_step']} | {r['vs_trl']} | {_v(sampling)} | {ratio} "
+            f"| {tokens} | {_v(means.get('reward'))} | {_v(means.get('frac_reward_zero_std'))} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _v(x: Any) -> str:
+    return "-" if x is None else str(x)

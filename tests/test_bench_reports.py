@@ -148,7 +148,12 @@ def test_rollout_bench_reads_step_times_and_rollout_stats(tmp_path: Path) -> Non
                 "prompt_tokens": 9,
             },
         },
-        {"phase": "cycle1-judge", "summary": True, "means": {"reward": 0.75, "loss": 0.1}},
+        {
+            "phase": "cycle1-judge",
+            "summary": True,
+            "means": {"reward": 0.75, "loss": 0.1},
+            "generation_seconds": [5.0, 3.0],
+        },
         {"phase": "cycle1-generator", "step": 1, "step_time": 99.0},
     ]
     run = tmp_path / "run"
@@ -156,11 +161,12 @@ def test_rollout_bench_reads_step_times_and_rollout_stats(tmp_path: Path) -> Non
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", "utf-8")
     fig = phase_figures(run)
     assert fig["steps"] == 2 and fig["seconds_per_step"] == 20.0
+    assert fig["sampling_seconds_per_step"] == 4.0
     assert fig["rollouts"]["calls"] == 2 and fig["means"] == {"reward": 0.75}
     result = {"recipe": "r", "steps": 2}
     for name in VARIANTS:
         result[name] = dict(fig, vs_trl=1.0)
     result["trl"] = dict(fig, rollouts={}, vs_trl=1.0)
     md = rollout_markdown(result)
-    assert "| engine | 20.0 | 1.0 | 4.0 | 900 / 300 | 0.75 |" in md
-    assert "| trl | 20.0 | 1.0 | - | - | 0.75 |" in md
+    assert "| engine | 20.0 | 1.0 | 4.0 | 1.0 | 900 / 300 | 0.75 | - |" in md
+    assert "| trl | 20.0 | 1.0 | 4.0 | 1.0 | - | 0.75 | - |" in md

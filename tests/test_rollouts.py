@@ -88,3 +88,15 @@ def test_greedy_rollouts_and_chat_prompts_are_refused(tiny_engine):
     rollouts = EngineRollouts(tiny_engine, max_new_tokens=4, temperature=1.0, top_p=1.0, seed=0)
     with pytest.raises(InputError, match="text prompts"):
         rollouts([[{"role": "user", "content": "hi"}]], _trainer(tiny_engine.model))
+
+
+def test_generation_time_is_added_to_the_phase_summary(tmp_path):
+    from rubric_arm.trainer.diagnostics import PhaseDiagnostics
+    from rubric_arm.trainer.phases import _time_generation
+
+    diag = PhaseDiagnostics("cycle1-judge", "judge", tmp_path / "m.jsonl", None, None)
+    trainer = types.SimpleNamespace(_generate=lambda prompts: ["done", len(prompts)])
+    _time_generation(trainer, diag)
+    assert trainer._generate(["a", "b"]) == ["done", 2]
+    assert len(diag.generation_seconds) == 1 and diag.generation_seconds[0] >= 0
+    assert diag.summary()["generation_seconds"] == [round(diag.generation_seconds[0], 3)]

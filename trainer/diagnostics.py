@@ -81,6 +81,7 @@ class PhaseDiagnostics(TrainerCallback):
         self.norms: list[float] = []
         self.projections: list[float] = []
         self.rows: list[dict[str, Any]] = []
+        self.generation_seconds: list[float] = []  # GRPO: per generation batch (phases.py)
         self.writer = None
         if tb_dir is not None and is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -136,6 +137,7 @@ class PhaseDiagnostics(TrainerCallback):
             "grad/norm_variance": _variance(self.norms),
             "grad/projection_variance": _variance(self.projections),
             "means": means,
+            "generation_seconds": [round(t, 3) for t in self.generation_seconds],
         }
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

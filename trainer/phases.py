@@ -7,8 +7,11 @@ its last Trainer checkpoint, and exports an ordinary HF model folder at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +84,15 @@ def sft_dataset(
     return Dataset.from_list(out)
 
 
+def _checkpointing_arg() -> str:
+    """transformers >= 5.24 renamed `gradient_checkpointing` (the old name warns on every run)."""
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    new = "activation_checkpointing"
+    return new if new in names else "gradient_checkpointing"
+
+
 def common_args(hw: HardwareConfig, phase: Phase) -> dict[str, Any]:
     return {
         "output_dir": str(phase.work_dir),
@@ -88,7 +100,7 @@ def common_args(hw: HardwareConfig, phase: Phase) -> dict[str, Any]:
         "data_seed": phase.seed,
         "use_cpu": hw.use_cpu,
         "bf16": hw.bf16 and not hw.use_cpu,
-        "gradient_checkpointing": hw.gradient_checkpointing,
+        _checkpointing_arg(): hw.gradient_checkpointing,
         "report_to": [],
         "logging_steps": 1,
         "save_strategy": "steps",
@@ -174,6 +186,8 @@ def run_grpo(
     from trl import GRPOConfig, GRPOTrainer
 
     extra: dict[str, Any] = {}
+    if rollout_func is not None:  # experimental in TRL; the contract we rely on is in rollouts.py
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     if hw.use_vllm:
         extra = {"use_vllm": True, "vllm_mode": hw.vllm_mode}
     args = GRPOConfig(
@@ -214,8 +228,27 @@ def run_grpo(
         optimizers=optimizers,
         **({"rollout_func": rollout_func} if rollout_func is not None else {}),
     )
+    _time_generation(trainer, diag)
     trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
     return finish_phase(trainer, phase, tokenizer, diag)
+
+
+def _time_generation(trainer: Any, diag: PhaseDiagnostics) -> None:
+    """Add the seconds TRL spends sampling each generation batch (its `_generate`, either path:
+    its own generation or our rollout_func) to the phase summary, so the two can be compared.
+    A measurement hook on a private method: skipped when TRL no longer has it."""
+    generate = getattr(trainer, "_generate", None)
+    if generate is None:
+        return
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            diag.generation_seconds.append(time.perf_counter() - started)
+
+    trainer._generate = timed
 
 
 def _is_main() -> bool:
