@@ -87,8 +87,9 @@ reproduce-position-bias: models
 	$(BIN)/rubric-arm reproduce position-bias \
 		--config configs/reproduce/position-bias-$(PROFILE).yaml $(REPRO_FLAGS)
 
-# Every performance figure, then one summary (reports/bench.json + bench.md). 23 minutes on 2
-# cores (measured); the engine part's raw model.generate baseline is most of it.
+# Every performance figure, then one summary (reports/bench.json + bench.md). About 55 minutes on 2
+# cores: the parts measured 23 min (engine, harness, serve, train), ~11 min (decoding) and
+# 21 min (rollouts: three GRPO judge phases of the mini recipe).
 bench: models
 	$(BIN)/rubric-arm bench stats
 	$(BIN)/rubric-arm bench engine
