@@ -201,13 +201,6 @@ class TrainConfig:
                 )
             if g.num_iterations < 1:
                 raise InputError(f"{where}.num_iterations must be >= 1")
-            if g.rollouts not in ("engine", "trl"):
-                raise InputError(f"{where}.rollouts must be engine or trl, got {g.rollouts!r}")
-            if g.rollout_decoding not in ("free", "constrained"):
-                raise InputError(
-                    f"{where}.rollout_decoding must be free or constrained, got "
-                    f"{g.rollout_decoding!r}"
-                )
             if g.rollouts == "engine" and self.hardware.use_vllm:
                 raise InputError(
                     f"{where}.rollouts is engine but hardware.use_vllm is on: set rollouts: trl "
@@ -221,14 +214,7 @@ class TrainConfig:
             if g.rollout_decoding == "constrained":
                 if g.rollouts != "engine":
                     raise InputError(f"{where}.rollout_decoding constrained needs rollouts: engine")
-                from rubric_arm.templates import load_template
-
-                name = getattr(self, role).template
-                if load_template(name).grammar is None:
-                    raise InputError(
-                        f"{where}.rollout_decoding is constrained but {role}.template {name!r} "
-                        "declares no output grammar"
-                    )
+                self._require_grammar(role, f"{where}.rollout_decoding")
         if self.data.source == "file" and not self.data.path:
             raise InputError("data.path is required when data.source is 'file'")
         if self.data.heldout_size < 0:
@@ -240,16 +226,20 @@ class TrainConfig:
         if self.eval.rubric_max_tokens is not None and self.eval.rubric_max_tokens < 1:
             raise InputError("eval.rubric_max_tokens must be >= 1 (or null: rubric_max_tokens)")
         if self.eval.decoding == "constrained":
-            from rubric_arm.templates import load_template
-
             for role in ("generator", "judge"):
-                name = getattr(self, role).template
-                if load_template(name).grammar is None:
-                    raise InputError(
-                        f"eval.decoding is constrained but {role}.template {name!r} declares no "
-                        "output grammar: add one (`grammar:`) or set eval.decoding free"
-                    )
+                self._require_grammar(role, "eval.decoding")
         return self
+
+    def _require_grammar(self, role: str, setting: str) -> None:
+        """`setting` asks for constrained decoding: `role`'s template must declare a grammar."""
+        from rubric_arm.templates import load_template
+
+        name = getattr(self, role).template
+        if load_template(name).grammar is None:
+            raise InputError(
+                f"{setting} is constrained but {role}.template {name!r} declares no output "
+                f"grammar: add one (`grammar:`) or set {setting} free"
+            )
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -199,6 +199,8 @@ class Trainer:
         self.state_.wait_for_everyone()
 
     def _engine(self, path: Path, live: Any = None) -> Any:
+        """An engine on the model folder `path`, or serving the in-memory model `live` (its
+        weights are then not loaded again)."""
         from rubric_arm.engines.transformers_engine import TransformersEngine
 
         engine = TransformersEngine(
@@ -206,9 +208,10 @@ class Trainer:
             batch_size=self.cfg.hardware.judge_batch_size,
             progress=False,
             device="cuda" if torch.cuda.is_available() and not self.cfg.hardware.use_cpu else "cpu",
+            model=live,
         )
         if live is not None:
-            engine.use_weights(live, fingerprint=f"live:{path.name}")
+            engine.fingerprint = f"live:{path.name}"
         return engine
 
     # ---- prompts ---------------------------------------------------------------------------
@@ -338,14 +341,20 @@ class Trainer:
         self._log_event(phase, too_long=skipped)
         ds = Dataset.from_list(rows)
         opt, sched = self._optimizer("generator", model)
-        fmt = self.templates["generator"].output_format(
-            None, {"max_items": self._arm(view, view).max_rubric_items}
-        )
-        grammar = fmt and fmt.constraint(
-            cfg.grpo.generator.max_completion_length, view.count_tokens
-        )
+        constraint_for = None
+        if cfg.grpo.generator.rollout_decoding == "constrained":
+            fmt = self.templates["generator"].output_format(
+                None, {"max_items": self._arm(view, view).max_rubric_items}
+            )
+            grammar = fmt and fmt.constraint(
+                cfg.grpo.generator.max_completion_length, view.count_tokens
+            )
+
+            def constraint_for(_prompt: str) -> Constraint | None:
+                return grammar  # one rubric grammar for every prompt
+
         rollouts = self._rollouts(
-            cfg.grpo.generator, paths["generator"], model, phase, lambda _prompt: grammar
+            cfg.grpo.generator, paths["generator"], model, phase, constraint_for
         )
         out = run_grpo(
             model, tok, ds, reward, cfg.grpo.generator, cfg.hardware, phase, (opt, sched),
@@ -363,21 +372,17 @@ class Trainer:
         phase: Phase,
         constraint_for: Any,
     ) -> EngineRollouts | None:
-        """The phase's `rollout_func` (None: TRL generates), serving the live `model`."""
+        """The phase's `rollout_func` (None: TRL generates), serving the live `model`;
+        `constraint_for(prompt)` is the output grammar of constrained rollouts (None: free)."""
         if g.rollouts != "engine":
             return None
-        from rubric_arm.engines.transformers_engine import TransformersEngine
-
-        engine = TransformersEngine(
-            path, batch_size=self.cfg.hardware.judge_batch_size, progress=False, model=model
-        )
         return EngineRollouts(
-            engine,
+            self._engine(path, live=model),
             max_new_tokens=g.max_completion_length,
             temperature=g.temperature,
             top_p=g.top_p,
             seed=phase.seed,
-            constraint_for=constraint_for if g.rollout_decoding == "constrained" else None,
+            constraint_for=constraint_for,
             mask_forced=g.mask_forced_tokens,
         )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from rubric_arm.errors import InputError
@@ -38,14 +38,7 @@ class RolloutStats:
     prompt_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "seconds": round(self.seconds, 2),
-            "completions": self.completions,
-            "sampled_tokens": self.sampled_tokens,
-            "forced_tokens": self.forced_tokens,
-            "prompt_tokens": self.prompt_tokens,
-        }
+        return {**asdict(self), "seconds": round(self.seconds, 2)}
 
 
 class EngineRollouts:

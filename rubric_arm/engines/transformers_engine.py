@@ -59,6 +59,13 @@ class _Request:
     label_probs: dict[str, float] | None = None
     logprobs: list[float | None] | None = None
 
+    def force(self, tokens: list[int]) -> None:
+        """Append tokens the grammar forced (not sampled: no log-probability)."""
+        self.out += tokens
+        self.forced += len(tokens)
+        if self.logprobs is not None:
+            self.logprobs += [None] * len(tokens)
+
 
 GQA_SDPA = "rubric_arm_gqa_sdpa"
 
@@ -361,10 +368,7 @@ class TransformersEngine(HFTokenizerEngine):
                     lead = r.grammar.forced()[: r.limit]
                     # text forced before the first sampled token joins the prompt's prefill
                     r.ids += lead
-                    r.out += lead
-                    r.forced += len(lead)
-                    if r.logprobs is not None:
-                        r.logprobs += [None] * len(lead)
+                    r.force(lead)
                 requests.append(r)
         with self._lock, torch.inference_mode():
             self._run(requests, params, desc, probe)
@@ -730,10 +734,7 @@ class TransformersEngine(HFTokenizerEngine):
             if not grammar.accept(tok):
                 raise RubricArmError(f"the grammar refused token {tok} that its own mask allowed")
             forced = grammar.forced()[: max(0, r.limit - len(r.out))]
-            r.out += forced
-            r.forced += len(forced)
-            if r.logprobs is not None:
-                r.logprobs += [None] * len(forced)
+            r.force(forced)
             queue += forced
             runtime.stats.forced_tokens += len(forced)
             if grammar.finished():
