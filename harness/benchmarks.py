@@ -189,11 +189,27 @@ def _failures(recs: Sequence[dict[str, Any]]) -> tuple[int, int]:
     return parse, not_judged
 
 
+def record_clusters(recs: Sequence[dict[str, Any]]) -> list[str] | None:
+    """Each record's cluster (its source prompt) for a clustered bootstrap; None if none has one.
+
+    A record without a cluster among clustered ones is a cluster of its own.
+    """
+    if not any(r.get("cluster") is not None for r in recs):
+        return None
+    return [
+        f"cluster:{r['cluster']}" if r.get("cluster") is not None else f"id:{r.get('id')}"
+        for r in recs
+    ]
+
+
 def _metric(
     name: str, scores: Sequence[float], recs: Sequence[dict[str, Any]], seed: int, **kw: Any
 ) -> Metric:
     parse, not_judged = _failures(recs)
-    return Metric(name, bootstrap_ci(scores, seed=seed), parse, not_judged, **kw)
+    # Clusters apply where each score is one record's (per-item grids keep plain resampling).
+    clusters = record_clusters(recs) if len(recs) == len(scores) else None
+    est = bootstrap_ci(scores, seed=seed, clusters=clusters)
+    return Metric(name, est, parse, not_judged, **kw)
 
 
 def score_pairwise(

@@ -116,6 +116,7 @@ def _base_record(pair: PreferencePair, order: str, seed: int) -> Record:
     return {
         "id": pair.id,
         "subset": pair.subset,
+        "cluster": pair.cluster,
         "label": pair.label,
         "status": "ok",
         "winner": None,

@@ -16,7 +16,12 @@ import numpy as np
 from rubric_arm.data.benchmarks import BENCHMARKS
 from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import RubricArmError
-from rubric_arm.harness.benchmarks import TIE_POLICIES, get_benchmark, pair_credit
+from rubric_arm.harness.benchmarks import (
+    TIE_POLICIES,
+    get_benchmark,
+    pair_credit,
+    record_clusters,
+)
 from rubric_arm.harness.paper import paper_figure
 from rubric_arm.harness.stats import bootstrap_ci, paired_bootstrap
 
@@ -216,7 +221,10 @@ def _cell(metric: dict[str, Any] | None) -> str:
         isinstance(metric["low"], float) and math.isnan(metric["low"])
     ):
         return f"{100 * value:.1f} (n={metric['n']})"
-    return f"{100 * value:.1f} [{100 * metric['low']:.1f}, {100 * metric['high']:.1f}] (n={metric['n']})"
+    size = f"n={metric['n']}"
+    if metric.get("clusters") is not None and metric["clusters"] != metric["n"]:
+        size += f", {metric['clusters']} prompts"
+    return f"{100 * value:.1f} [{100 * metric['low']:.1f}, {100 * metric['high']:.1f}] ({size})"
 
 
 def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -225,6 +233,7 @@ def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     Only for pairwise benchmarks (per-pair credit); multi-response benchmarks are left out.
     """
     credits = []
+    clusters: dict[str, str] = {}
     for run in runs:
         bench = get_benchmark(run["scores"]["benchmark"])
         if bench.multi or bench.orders:
@@ -232,6 +241,9 @@ def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         records = read_results(Path(run["path"]) / "records.jsonl")
         tie = TIE_POLICIES[run["scores"]["tie_policy"]]
         credits.append({r["id"]: pair_credit(r, tie) for r in records})
+        clusters.update(
+            zip([r["id"] for r in records], record_clusters(records) or [], strict=False)
+        )
     out = []
     for i in range(len(runs)):
         for j in range(i + 1, len(runs)):
@@ -239,7 +251,10 @@ def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             if not ids:
                 continue
             res = paired_bootstrap(
-                [credits[i][k] for k in ids], [credits[j][k] for k in ids], seed=0
+                [credits[i][k] for k in ids],
+                [credits[j][k] for k in ids],
+                seed=0,
+                clusters=[clusters[k] for k in ids] if clusters else None,
             )
             out.append({"a": runs[i]["label"], "b": runs[j]["label"], **res})
     return out
@@ -262,6 +277,11 @@ def build_report(
     if profile:
         lines += [f"Profile: **{profile}**.", ""]
     data: dict[str, Any] = {"title": title, "profile": profile, "benchmarks": {}}
+    clustered = any(
+        m.get("clusters") is not None and m["clusters"] != m["n"]
+        for run in runs
+        for m in run["scores"]["metrics"]
+    )
     for bench, bench_runs in by_bench.items():
         names: list[str] = []
         for run in bench_runs:
@@ -387,7 +407,13 @@ def build_report(
     lines += [
         "Cells: accuracy in % with a 95% percentile bootstrap CI (10,000 resamples, seeded) and "
         "the number of items n. A pair without a parsed verdict (or not judged: prompt too long, "
-        "bad row) gets the credit shown in the last table; the counts are listed there.",
+        "bad row) gets the credit shown in the last table; the counts are listed there."
+        + (
+            " Where pairs share a source prompt (`k prompts` in a cell), the bootstrap resamples "
+            "prompts, not pairs, here and in the paired differences."
+            if clustered
+            else ""
+        ),
         "",
     ]
     if figure:

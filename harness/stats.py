@@ -1,7 +1,10 @@
 """Seeded, vectorised bootstrap confidence intervals for every reported figure.
 
 Plain, stratified (grouped) and paired bootstraps share one resampling routine, so a
-given seed draws the same indices whichever entry point is used.
+given seed draws the same indices whichever entry point is used. Where items come in clusters
+(several pairs built from one source prompt), the plain and paired bootstraps of a mean take
+`clusters=` and resample whole clusters instead of items, so the CI does not treat correlated
+pairs as independent.
 """
 
 from __future__ import annotations
@@ -38,12 +41,15 @@ class Estimate:
     confidence: float
     resamples: int
     method: str
+    clusters: int | None = None
+    """How many clusters were resampled (None: items were resampled one by one)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-safe dict; NaN becomes None since JSON has no NaN."""
+        """Plain JSON-safe dict; NaN becomes None since JSON has no NaN (no `clusters` if None)."""
         return {
             k: (None if isinstance(v, float) and math.isnan(v) else v)
             for k, v in asdict(self).items()
+            if not (k == "clusters" and v is None)
         }
 
     def fmt(self, scale: float = 100, digits: int = 1) -> str:
@@ -99,6 +105,34 @@ def _resample(
         stop = min(start + chunk, resamples)
         idx = rng.integers(0, n, size=(stop - start, n))
         out[start:stop] = statistic(x[idx])
+    return out
+
+
+def _cluster_totals(
+    x: np.ndarray, clusters: Sequence[Hashable] | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sum of scores, item count) per cluster in order of first appearance; None if no clusters."""
+    if clusters is None:
+        return None
+    labels = list(clusters)
+    if len(labels) != x.size:
+        raise ValueError(f"scores and clusters differ in length: {x.size} != {len(labels)}")
+    index: dict[Hashable, int] = {}
+    ids = np.fromiter((index.setdefault(c, len(index)) for c in labels), dtype=np.int64)
+    return np.bincount(ids, weights=x), np.bincount(ids).astype(float)
+
+
+def _resample_clusters(
+    sums: np.ndarray, counts: np.ndarray, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Item-weighted means over ``resamples`` draws of whole clusters (with replacement)."""
+    k = sums.size
+    chunk = max(1, _CHUNK_ELEMENTS // k)
+    out = np.empty(resamples, dtype=float)
+    for start in range(0, resamples, chunk):
+        stop = min(start + chunk, resamples)
+        idx = rng.integers(0, k, size=(stop - start, k))
+        out[start:stop] = sums[idx].sum(axis=-1) / counts[idx].sum(axis=-1)
     return out
 
 
@@ -161,20 +195,32 @@ def bootstrap_ci(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     method: str = "percentile",
+    clusters: Sequence[Hashable] | None = None,
 ) -> Estimate:
     """Bootstrap CI of ``statistic`` over per-item scores (0/1, 0.5 for ties, or graded).
 
-    A callable statistic must reduce a (resamples, n) array along its last axis.
+    A callable statistic must reduce a (resamples, n) array along its last axis. With
+    ``clusters`` (one label per item) whole clusters are resampled; the statistic must then be
+    the mean and the method percentile or basic.
     """
     _check(confidence, resamples, method)
     x = _as_scores(scores)
+    totals = _cluster_totals(x, clusters)
+    if totals is not None and (statistic != "mean" or method == "bca"):
+        raise ValueError("a clustered bootstrap supports the mean with percentile or basic CIs")
+    n_clusters = None if totals is None else totals[0].size
     if x.size == 0:
         return _nan_estimate(0, confidence, resamples, method)
     fn = _resolve(statistic)
     value = float(fn(x[None, :])[0])
-    if x.size == 1 or np.all(x == x[0]):
-        return Estimate(value, value, value, x.size, confidence, resamples, method)
-    boot = _resample(x, fn, resamples, np.random.default_rng(seed))
+    if x.size == 1 or np.all(x == x[0]) or n_clusters == 1:
+        return Estimate(value, value, value, x.size, confidence, resamples, method, n_clusters)
+    rng = np.random.default_rng(seed)
+    if totals is not None:
+        boot = _resample_clusters(*totals, resamples, rng)
+        low, high = _interval(value, boot, confidence, method)
+        return Estimate(value, low, high, x.size, confidence, resamples, method, n_clusters)
+    boot = _resample(x, fn, resamples, rng)
     if method == "bca":
         low, high = _bca_interval(value, boot, x, fn, confidence)
     else:
@@ -231,11 +277,13 @@ def paired_bootstrap(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = 0.95,
+    clusters: Sequence[Hashable] | None = None,
 ) -> dict[str, Any]:
     """Paired bootstrap of mean(a) - mean(b) for two judges scored on the same items.
 
     The two-sided p-value is twice the smaller share of resampled differences on either
-    side of 0 (add-one smoothed, capped at 1).
+    side of 0 (add-one smoothed, capped at 1). With ``clusters`` whole clusters of items are
+    resampled.
     """
     _check(confidence, resamples, "percentile")
     xa, xb = _as_scores(a, "a"), _as_scores(b, "b")
@@ -245,15 +293,21 @@ def paired_bootstrap(
         )
     diff = xa - xb
     n = diff.size
+    totals = _cluster_totals(diff, clusters)
     nan = float("nan")
     if n == 0:
         value = low = high = p_value = nan
-    elif np.all(diff == diff[0]):
-        value = low = high = float(diff[0])
+    elif np.all(diff == diff[0]) or (totals is not None and totals[0].size == 1):
+        value = float(diff.mean())
+        low = high = value
         p_value = 1.0 if value == 0 else min(1.0, 2 / (resamples + 1))
     else:
         value = float(diff.mean())
-        boot = _resample(diff, _NAMED_STATISTICS["mean"], resamples, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        if totals is not None:
+            boot = _resample_clusters(*totals, resamples, rng)
+        else:
+            boot = _resample(diff, _NAMED_STATISTICS["mean"], resamples, rng)
         low, high = _interval(value, boot, confidence, "percentile")
         below = (np.count_nonzero(boot <= 0) + 1) / (resamples + 1)
         above = (np.count_nonzero(boot >= 0) + 1) / (resamples + 1)
@@ -268,4 +322,5 @@ def paired_bootstrap(
         "resamples": resamples,
         "mean_a": float(xa.mean()) if n else None,
         "mean_b": float(xb.mean()) if n else None,
+        **({} if totals is None else {"clusters": int(totals[0].size)}),
     }

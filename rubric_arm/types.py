@@ -99,6 +99,15 @@ class PreferencePair:
     subset: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def cluster(self) -> str | None:
+        """The source prompt several pairs may share (metadata `group`); None: the pair stands alone.
+
+        Bootstrap CIs resample clusters, not pairs, when a run's pairs carry one.
+        """
+        group = self.metadata.get("group")
+        return None if group is None else str(group)
+
     @classmethod
     def from_dict(cls, row: Any, index: int | None = None) -> PreferencePair:
         """Validate one input row; errors name the row and the field."""

@@ -604,3 +604,26 @@ def test_stats_bench_writes_json_and_markdown(tmp_path: Path) -> None:
     }
     assert all(v >= 0 for v in result["seconds"].values())
     assert "| bca |" in (tmp_path / "b.md").read_text()
+
+
+def test_pairs_sharing_a_source_prompt_are_resampled_as_clusters(tmp_path: Path) -> None:
+    pairs = [
+        PreferencePair(
+            f"p{i}", f"prompt {i // 4}", "good", "bad", "A", "s", {"group": f"q{i // 4}"}
+        )
+        for i in range(24)
+    ]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in pairs), encoding="utf-8")
+    for seed in (1, 2):
+        config = EvalConfig(judge="random", benchmark="pairs", data=str(data), seed=seed)
+        run_eval(config, tmp_path / f"r{seed}", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "r1" / "records.jsonl").open()]
+    assert {r["cluster"] for r in records} == {f"q{k}" for k in range(6)}
+    out = write_report([tmp_path / "r1", tmp_path / "r2"], tmp_path / "x.md")
+    overall = out["benchmarks"]["pairs"]["runs"][0]["metrics"][-1]
+    assert (overall["name"], overall["n"], overall["clusters"]) == ("overall", 24, 6)
+    (d,) = out["benchmarks"]["pairs"]["paired_differences"]
+    assert d["clusters"] == 6 and d["n"] == 24
+    text = (tmp_path / "x.md").read_text()
+    assert "(n=24, 6 prompts)" in text and "resamples prompts, not pairs" in text

@@ -163,3 +163,55 @@ def test_bca_with_a_callable_statistic_uses_the_generic_jackknife():
 def test_grouped_bca_is_refused():
     with pytest.raises(ValueError, match="bca"):
         grouped_bootstrap_ci([1.0, 0.0], ["a", "a"], lambda m: m["a"], method="bca")
+
+
+def test_clustered_bootstrap_of_copies_equals_plain_bootstrap_of_originals() -> None:
+    # Four identical copies of each item, clustered, carry the information of one item: the
+    # clustered CI must equal the plain CI of the originals (same seed, same draws).
+    x = _bernoulli(0.6, 80)
+    copies = np.repeat(x, 4)
+    labels = np.repeat(np.arange(80), 4).tolist()
+    plain = bootstrap_ci(x, seed=3)
+    clustered = bootstrap_ci(copies, clusters=labels, seed=3)
+    naive = bootstrap_ci(copies, seed=3)
+    assert clustered.clusters == 80 and clustered.n == 320
+    assert clustered.value == pytest.approx(plain.value)
+    assert (clustered.low, clustered.high) == pytest.approx((plain.low, plain.high))
+    assert naive.high - naive.low < 0.6 * (clustered.high - clustered.low)
+
+
+def test_clustered_bootstrap_weights_clusters_by_size() -> None:
+    # The point value is the item mean, and resampled means weight clusters by their size.
+    x = np.array([1.0, 1.0, 1.0, 0.0])
+    est = bootstrap_ci(x, clusters=["a", "a", "a", "b"], seed=0)
+    assert est.value == 0.75 and est.clusters == 2
+    assert est.low == 0.0 and est.high == 1.0
+    single = bootstrap_ci(x, clusters=["a"] * 4)
+    assert (single.low, single.high, single.clusters) == (0.75, 0.75, 1)
+
+
+def test_clustered_bootstrap_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        bootstrap_ci([1.0, 0.0], clusters=["a"])
+    with pytest.raises(ValueError, match="clustered bootstrap"):
+        bootstrap_ci([1.0, 0.0], clusters=["a", "b"], method="bca")
+    with pytest.raises(ValueError, match="clustered bootstrap"):
+        bootstrap_ci([1.0, 0.0], clusters=["a", "b"], statistic="median")
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_bootstrap([1.0, 0.0], [0.0, 0.0], clusters=["a"])
+
+
+def test_estimate_dict_has_clusters_only_when_clustered() -> None:
+    assert "clusters" not in bootstrap_ci([1.0, 0.0, 1.0]).to_dict()
+    assert bootstrap_ci([1.0, 0.0, 1.0], clusters=["a", "b", "b"]).to_dict()["clusters"] == 2
+
+
+def test_paired_clustered_bootstrap_of_copies_equals_plain() -> None:
+    a, b = _bernoulli(0.7, 60, seed=1), _bernoulli(0.5, 60, seed=2)
+    labels = np.repeat(np.arange(60), 3).tolist()
+    plain = paired_bootstrap(a, b, seed=5)
+    clustered = paired_bootstrap(np.repeat(a, 3), np.repeat(b, 3), seed=5, clusters=labels)
+    assert clustered["clusters"] == 60 and clustered["n"] == 180
+    assert "clusters" not in plain
+    for key in ("difference", "low", "high", "p_value"):
+        assert clustered[key] == pytest.approx(plain[key])

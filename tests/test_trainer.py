@@ -295,6 +295,24 @@ def test_grpo_prompts_respect_max_prompt_tokens(tmp_path: Path) -> None:
     assert all(len(tok(r["prompt"])["input_ids"]) <= j_cfg.max_prompt_tokens for r in rows)
 
 
+def test_generator_reward_and_judge_phase_rubrics_decode_as_at_evaluation(tmp_path: Path) -> None:
+    """The frozen judge behind R_r and the judge phase's rubric writer use the recipe's eval
+    decoding and rubric item limit (a free-decoding judge on a small model gives R_r = 0)."""
+    from rubric_arm.trainer.loop import Trainer
+
+    gen = ScriptedEngine("generator", constrained=True)
+    for decoding in ("constrained", "free"):
+        cfg = load_config(
+            TINY,
+            {"output_dir": str(tmp_path), "eval": {"decoding": decoding, "max_rubric_items": 2}},
+        )
+        trainer = Trainer(cfg, progress=False)
+        for arm in (trainer._reward_arm(gen), trainer._rubric_arm(gen, cache=False)):
+            assert (arm.decoding, arm.max_rubric_items) == (decoding, 2)
+        reward_arm = trainer._reward_arm(gen)
+        assert reward_arm.judge_sampling.temperature == 0.0
+
+
 # ---- runs ------------------------------------------------------------------------------------
 def _state(run: Path) -> dict:
     return json.loads((run / "state.json").read_text())

@@ -137,6 +137,20 @@ def test_build_verified_pairs_counts_outcomes() -> None:
     assert pair.metadata["rejected_verification"]["strict"] == [False]
 
 
+def test_build_verified_pairs_several_disjoint_pairs_per_prompt() -> None:
+    texts = ["a, b", "a b", "c, d", "c d", "e, f"]
+    cands = {"k1": [Candidate(f"m#{i}", t) for i, t in enumerate(texts)]}
+    built = build_verified_pairs([NO_COMMA], cands, RuleVerifier(), subset="vif", max_pairs=3)
+    # Two comma-free answers and three with commas: two pairs, no answer used twice.
+    assert [p.id for p in built.pairs] == ["vif/k1", "vif/k1#2"]
+    used = [p.metadata[k] for p in built.pairs for k in ("chosen_source", "rejected_source")]
+    assert len(set(used)) == 4
+    assert all(p.response_a in ("a b", "c d") for p in built.pairs)
+    assert dict(built.outcomes) == {"paired": 1, "extra_pairs": 1}
+    with pytest.raises(ValueError, match="max_pairs"):
+        build_verified_pairs([NO_COMMA], cands, RuleVerifier(), subset="vif", max_pairs=0)
+
+
 def test_balance_labels_is_exact_and_order_free() -> None:
     pairs = [PreferencePair(f"p{i}", "q", "good", "bad", "A") for i in range(9)]
     out = balance_labels(pairs, seed=1)

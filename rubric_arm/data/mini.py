@@ -79,13 +79,14 @@ class MiniConfig:
 
     seed: int = 0
     model: str = "smollm2-135m-instruct"
-    heldout_fraction: float = 0.3
+    heldout_fraction: float = 0.5
     temperature: float = 0.8
     top_p: float = 0.95
-    ifbench_samples: int = 2
+    ifbench_samples: int = 5
     ifbench_max_new_tokens: int = 320
-    vif_constraints: int = 2
+    vif_constraints: int = 6
     vif_samples: int = 4
+    pairs_per_prompt: int = 2
     vif_max_new_tokens: int = 200
     chat_max_new_tokens: int = 320
     limit: int | None = None
@@ -173,7 +174,9 @@ def build_ifbench(config: MiniConfig, engine: Any, cache: ResponseCache) -> Buil
     for it in items:
         if it.prompt in samples:
             cands[it.key].insert(0, Candidate("ifbench-sample-output", samples[it.prompt]))
-    return build_verified_pairs(items, cands, RuleVerifier(), subset="ifbench")
+    return build_verified_pairs(
+        items, cands, RuleVerifier(), subset="ifbench", max_pairs=config.pairs_per_prompt
+    )
 
 
 def build_verifiable_if(
@@ -184,7 +187,9 @@ def build_verifiable_if(
     cands = sample_candidates(
         engine, items, sampling=sampling, cache=cache, desc="verifiable-if responses"
     )
-    return build_verified_pairs(items, cands, RuleVerifier(), subset="verifiable-if")
+    return build_verified_pairs(
+        items, cands, RuleVerifier(), subset="verifiable-if", max_pairs=config.pairs_per_prompt
+    )
 
 
 def build_easy_chat(

@@ -65,8 +65,16 @@ def build_verified_pairs(
     verifier: Verifier,
     *,
     subset: str,
+    max_pairs: int = 1,
 ) -> BuiltPairs:
-    """One pair per item whose candidates the verifier separates; the better one is response_a."""
+    """Pairs from items whose candidates the verifier separates; the better one is response_a.
+
+    Up to `max_pairs` pairs per item, each from candidates no earlier pair of that item used
+    (largest gap first), so pairs of one prompt never share a response. The first keeps the id
+    `<subset>/<key>`, the k-th (k >= 2) is `<subset>/<key>#k`.
+    """
+    if max_pairs < 1:
+        raise ValueError(f"max_pairs must be >= 1, got {max_pairs}")
     built = BuiltPairs()
     for item in items:
         cands = list(candidates.get(item.key, ()))
@@ -77,36 +85,63 @@ def build_verified_pairs(
         if sum(v.status == "ok" for v in checks) < 2:
             built.outcomes["verifier_unavailable"] += 1
             continue
-        chosen = choose_pair(checks)
-        if chosen is None:
+        chosen = _disjoint_pairs(checks, max_pairs)
+        if not chosen:
             built.outcomes["all_tied"] += 1
             continue
-        win, lose = chosen
-        meta: dict[str, Any] = {
-            "key": item.key,
-            "verifier": verifier.name,
-            "instruction_id_list": list(item.instruction_id_list),
-            "kwargs": [dict(k) for k in item.kwargs],
-            "registry": item.registry,
-            "chosen_source": cands[win].source,
-            "rejected_source": cands[lose].source,
-            "chosen_verification": checks[win].to_dict(),
-            "rejected_verification": checks[lose].to_dict(),
-            **item.metadata,
-        }
-        built.pairs.append(
-            PreferencePair(
-                id=f"{subset}/{item.key}",
-                prompt=item.prompt,
-                response_a=cands[win].text,
-                response_b=cands[lose].text,
-                label="A",
-                subset=subset,
-                metadata=meta,
-            )
-        )
+        for k, (win, lose) in enumerate(chosen, start=1):
+            built.pairs.append(_verified_pair(item, cands, checks, win, lose, verifier, subset, k))
         built.outcomes["paired"] += 1
+        if len(chosen) > 1:
+            built.outcomes["extra_pairs"] += len(chosen) - 1
     return built
+
+
+def _disjoint_pairs(checks: Sequence[Verification], max_pairs: int) -> list[tuple[int, int]]:
+    """Greedy (winner, loser) pairs by largest gap, no candidate used twice."""
+    free = list(range(len(checks)))
+    out: list[tuple[int, int]] = []
+    while len(out) < max_pairs:
+        chosen = choose_pair([checks[i] for i in free])
+        if chosen is None:
+            break
+        win, lose = free[chosen[0]], free[chosen[1]]
+        out.append((win, lose))
+        free = [i for i in free if i not in (win, lose)]
+    return out
+
+
+def _verified_pair(
+    item: VerifiableItem,
+    cands: Sequence[Candidate],
+    checks: Sequence[Verification],
+    win: int,
+    lose: int,
+    verifier: Verifier,
+    subset: str,
+    k: int,
+) -> PreferencePair:
+    meta: dict[str, Any] = {
+        "key": item.key,
+        "verifier": verifier.name,
+        "instruction_id_list": list(item.instruction_id_list),
+        "kwargs": [dict(k) for k in item.kwargs],
+        "registry": item.registry,
+        "chosen_source": cands[win].source,
+        "rejected_source": cands[lose].source,
+        "chosen_verification": checks[win].to_dict(),
+        "rejected_verification": checks[lose].to_dict(),
+        **item.metadata,
+    }
+    return PreferencePair(
+        id=f"{subset}/{item.key}" + (f"#{k}" if k > 1 else ""),
+        prompt=item.prompt,
+        response_a=cands[win].text,
+        response_b=cands[lose].text,
+        label="A",
+        subset=subset,
+        metadata=meta,
+    )
 
 
 def balance_labels(pairs: Sequence[PreferencePair], seed: int = 0) -> list[PreferencePair]:
