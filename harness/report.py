@@ -585,10 +585,24 @@ def write_report(
     title: str = "rubric-arm evaluation",
     profile: str | None = None,
     extra: str | None = None,
+    training: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Write NAME.md, NAME.png and NAME.json next to each other, and NAME-calibration.png when
-    some run's records carry win probabilities; returns the JSON data."""
+    some run's records carry win probabilities; returns the JSON data. Each training run folder
+    in `training` adds its phases and reward curves (NAME-rewards.png, NAME-rewards-2.png, ...)."""
     output = Path(output)
+    if training:
+        from rubric_arm.trainer.report import training_section
+
+        parts = [extra] if extra else []
+        for k, run_dir in enumerate(training, 1):
+            suffix = "" if k == 1 else f"-{k}"
+            parts.append(
+                training_section(
+                    Path(run_dir), output.with_name(f"{output.stem}-rewards{suffix}.png")
+                )
+            )
+        extra = "\n".join(parts)
     runs = [load_run(d) for d in run_dirs]
     if not runs:
         raise RubricArmError("no run folders given")

@@ -417,7 +417,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from rubric_arm.harness.report import write_report
 
-    write_report(args.runs, args.output, title=args.title, profile=args.profile)
+    write_report(
+        args.runs, args.output, title=args.title, profile=args.profile, training=args.training
+    )
     print(f"wrote {args.output} (+ .png, .json)")
     return 0
 
@@ -602,6 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="reports/NAME.md")
     p.add_argument("--title", default="rubric-arm evaluation")
     p.add_argument("--profile", help="profile named in the report (mini, paper, ...)")
+    p.add_argument(
+        "--training",
+        action="append",
+        default=[],
+        metavar="RUN_DIR",
+        help="a training run folder: adds its phases, reward curves and per-stage accuracy",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(

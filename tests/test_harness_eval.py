@@ -627,3 +627,17 @@ def test_pairs_sharing_a_source_prompt_are_resampled_as_clusters(tmp_path: Path)
     assert d["clusters"] == 6 and d["n"] == 24
     text = (tmp_path / "x.md").read_text()
     assert "(n=24, 6 prompts)" in text and "resamples prompts, not pairs" in text
+
+
+def test_report_appends_a_training_run(tmp_path: Path) -> None:
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    run_eval(EvalConfig(judge="random", benchmark="pairs", data=str(data)), tmp_path / "r")
+    train = tmp_path / "train"
+    train.mkdir()
+    step = {"phase": "cycle1-judge", "role": "judge", "step": 1, "reward": 1.0}
+    (train / "metrics.jsonl").write_text(json.dumps(step) + "\n")
+    (train / "state.json").write_text(json.dumps({"phases": {"cycle1-judge": {"seconds": 5}}}))
+    write_report([tmp_path / "r"], tmp_path / "x.md", training=[train])
+    text = (tmp_path / "x.md").read_text()
+    assert f"## Training run `{train}`" in text and "![GRPO reward per step](x-rewards.png)" in text
+    assert (tmp_path / "x-rewards.png").is_file()

@@ -439,3 +439,36 @@ def test_gradient_diagnostics_undo_the_trainers_clipping(tmp_path: Path) -> None
     row = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[-1])
     assert row["grad/norm"] == pytest.approx(unclipped[0], rel=1e-5)
     assert row["grad/projection"] == pytest.approx(unclipped[1], rel=1e-4)
+
+
+def test_training_section_summarises_phases_and_stages(tmp_path: Path) -> None:
+    from rubric_arm.trainer.report import phase_summaries, training_section
+
+    rows = [
+        {"phase": "cycle1-judge", "event": "data", "too_long": 0},
+        {"phase": "cycle1-judge", "role": "judge", "step": 1, "reward": 1.0,
+         "frac_reward_zero_std": 0.5, "judge/accuracy": 0.25, "judge/parse_failures": 0.0},
+        {"phase": "cycle1-judge", "role": "judge", "step": 2, "reward": 1.5,
+         "frac_reward_zero_std": 0.0, "judge/accuracy": 0.75, "judge/parse_failures": 0.5},
+        {"phase": "cycle1-judge", "summary": True, "reward": 9.0},
+        {"phase": "cycle1-generator", "role": "generator", "step": 1, "reward": 0.5,
+         "generator/judge_parse_failures": 0.0},
+    ]  # fmt: skip
+    (s_judge, s_gen) = phase_summaries(rows)
+    assert (s_judge["steps"], s_judge["reward_first"], s_judge["reward_last"]) == (2, 1.0, 1.5)
+    assert s_judge["groups_with_spread"] == 0.75 and s_judge["rollout_accuracy"] == 0.5
+    assert s_judge["parse_failures"] == 0.25 and s_gen["groups_with_spread"] is None
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    phases = {"sft-judge": {"seconds": 10}, "cycle1-judge": {"seconds": 20.4}}
+    (run / "state.json").write_text(json.dumps({"phases": phases}))
+    block = {"accuracy": 0.6, "ci": [0.5, 0.7], "n": 10, "unparsed": 0}
+    (run / "eval.json").write_text(json.dumps({"baseline": block, "trained": block}))
+    text = training_section(run, tmp_path / "rewards.png")
+    assert "| cycle1-judge | 20 | 2 | 1.000 / 1.500 / 1.250 | 75% | 50% | 25% |" in text
+    assert (
+        "| sft-judge | 10 | - |" in text
+        and "| after Stage II | 60.0 [50.0, 70.0] | 10 | 0 |" in text
+    )
+    assert (tmp_path / "rewards.png").stat().st_size > 1000

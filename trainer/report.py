@@ -121,6 +121,137 @@ def render(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def phase_summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per GRPO phase (in run order) from metrics.jsonl: steps, reward at the first and last
+    step and on average, the share of groups whose rewards differ (TRL's 1 -
+    frac_reward_zero_std: only those groups carry an advantage), the judge's accuracy and
+    parse-failure rate on its rollouts, the generator's frozen-judge parse failures."""
+    phases: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if "reward" in r and not r.get("summary") and r.get("phase"):
+            phases.setdefault(r["phase"], []).append(r)
+    out = []
+    for name, steps in phases.items():
+        rewards = [float(r["reward"]) for r in steps]
+        spread = [
+            1 - float(r["frac_reward_zero_std"]) for r in steps if "frac_reward_zero_std" in r
+        ]
+        role = steps[0].get("role", "")
+        accuracy = [float(r["judge/accuracy"]) for r in steps if "judge/accuracy" in r]
+        parse = [
+            float(r[k])
+            for r in steps
+            for k in ("judge/parse_failures", "generator/judge_parse_failures")
+            if k in r
+        ]
+        out.append(
+            {
+                "phase": name,
+                "role": role,
+                "steps": len(steps),
+                "reward_first": rewards[0],
+                "reward_last": rewards[-1],
+                "reward_mean": statistics.fmean(rewards),
+                "groups_with_spread": _mean(spread),
+                "rollout_accuracy": _mean(accuracy),
+                "parse_failures": _mean(parse),
+                "rewards": rewards,
+            }
+        )
+    return out
+
+
+def plot_rewards(summaries: list[dict[str, Any]], path: Path) -> None:
+    """Reward per optimizer step, one line per phase, judge and generator in two panels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=False)
+    for ax, role in zip(axes, ("judge", "generator"), strict=True):
+        x = 0
+        for s in (s for s in summaries if s["role"] == role):
+            xs = list(range(x, x + len(s["rewards"])))
+            ax.plot(xs, s["rewards"], marker="o", label=s["phase"])
+            x += len(s["rewards"])
+        ax.set_title(f"{role} GRPO reward per step")
+        ax.set_xlabel("optimizer step (phases in order)")
+        ax.set_ylabel("mean reward" + (" (R_acc + R_fmt)" if role == "judge" else " (R_r)"))
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def training_section(run_dir: Path, figure: Path | None = None) -> str:
+    """Markdown on a training run: its phases (time, reward, groups with an advantage, parse
+    failures) and, when the run was evaluated (`--eval`), held-out accuracy after each stage."""
+    run_dir = Path(run_dir)
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x]
+    state = json.loads((run_dir / "state.json").read_text())
+    summaries = phase_summaries(rows)
+    lines = [
+        f"## Training run `{run_dir}`",
+        "",
+        "| phase | seconds | steps | reward first / last / mean | groups with reward spread "
+        "| rollout accuracy | parse failures |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    by_phase = {s["phase"]: s for s in summaries}
+    for name, info in state.get("phases", {}).items():
+        s = by_phase.get(name)
+        seconds = f"{info.get('seconds', 0):.0f}"
+        if s is None:
+            lines.append(f"| {name} | {seconds} | - | - | - | - | - |")
+            continue
+        lines.append(
+            f"| {name} | {seconds} | {s['steps']} | {s['reward_first']:.3f} / "
+            f"{s['reward_last']:.3f} / {s['reward_mean']:.3f} | {_share(s['groups_with_spread'])} | "
+            f"{_share(s['rollout_accuracy'])} | {_share(s['parse_failures'])} |"
+        )
+    lines += [
+        "",
+        "Reward: the phase's mean reward per optimizer step (judge: R_acc + R_fmt, on sampled "
+        "rollouts; generator: R_r from one greedy judgment of the frozen judge). Groups with "
+        "reward spread: the share of a step's prompt groups whose rewards are not all equal "
+        "(GRPO's advantage is zero for the others); rollout accuracy and parse failures are "
+        "the judge's on its own rollouts (generator phases: the frozen judge's parse failures).",
+        "",
+    ]
+    if figure is not None and summaries:
+        plot_rewards(summaries, figure)
+        lines += [f"![GRPO reward per step]({figure.name})", ""]
+    eval_path = run_dir / "eval.json"
+    if eval_path.is_file():
+        ev = json.loads(eval_path.read_text())
+        lines += [
+            "Held-out accuracy after each stage (the run's own `--eval`):",
+            "",
+            "| models | accuracy [95% CI] | n | unparsed |",
+            "|---|---|---:|---:|",
+        ]
+        for key, label in (
+            ("baseline", "starting models"),
+            ("after_sft", "after the SFT warm-up"),
+            ("trained", "after Stage II"),
+        ):
+            if key in ev:
+                b = ev[key]
+                lines.append(f"| {label} | {_pct(b)} | {b['n']} | {b['unparsed']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rubric_arm.trainer.report")
     parser.add_argument("runs", nargs="+", help="run folders; the first is the reference")
