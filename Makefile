@@ -35,17 +35,21 @@ models: setup
 # reuse finished runs (FORCE=1 starts over).
 DEMO_RUNS := runs/demo
 DEMO_FORCE := $(if $(FORCE),--force,)
+# The first 64 held-out pairs: a seeded random sample (the suite stores rows shuffled), so the
+# demo takes minutes; make train-mini judges all of them.
+DEMO_LIMIT := --limit 64
 demo: models
 	$(BIN)/rubric-arm data build-mini
 	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --benchmark mini --chunk-size 64 \
-		--out $(DEMO_RUNS)/rubric-arm $(DEMO_FORCE)
+		--out $(DEMO_RUNS)/rubric-arm $(DEMO_LIMIT) $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --decoding free --benchmark mini \
-		--chunk-size 64 --out $(DEMO_RUNS)/rubric-arm-free $(DEMO_FORCE)
+		--chunk-size 64 --out $(DEMO_RUNS)/rubric-arm-free $(DEMO_LIMIT) $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=160 \
-		--benchmark mini --chunk-size 64 --out $(DEMO_RUNS)/direct $(DEMO_FORCE)
+		--benchmark mini --chunk-size 64 --out $(DEMO_RUNS)/direct $(DEMO_LIMIT) $(DEMO_FORCE)
 	$(BIN)/rubric-arm eval --judge direct-logprob -J model=smollm2-135m-instruct --benchmark mini \
-		--out $(DEMO_RUNS)/direct-logprob $(DEMO_FORCE)
-	$(BIN)/rubric-arm eval --judge random --benchmark mini --out $(DEMO_RUNS)/random $(DEMO_FORCE)
+		--out $(DEMO_RUNS)/direct-logprob $(DEMO_LIMIT) $(DEMO_FORCE)
+	$(BIN)/rubric-arm eval --judge random --benchmark mini --out $(DEMO_RUNS)/random \
+		$(DEMO_LIMIT) $(DEMO_FORCE)
 	$(BIN)/rubric-arm report $(DEMO_RUNS)/rubric-arm $(DEMO_RUNS)/rubric-arm-free $(DEMO_RUNS)/direct \
 		$(DEMO_RUNS)/direct-logprob $(DEMO_RUNS)/random \
 		-o reports/demo.md --profile "mini (SmolLM2-135M-Instruct, untrained, prompted for both roles)" \
@@ -111,17 +115,27 @@ ablation-tiny: setup
 	$(PY) -m rubric_arm.trainer.report $(ABL)/alternating $(ABL)/generator_first $(ABL)/joint \
 		--out reports/ablation-tiny.md
 
-# The mini training run (about an hour on 2 cores), then trained vs untrained on the held-out
-# mini suite with a paired bootstrap CI.
+# The mini training run, then trained vs untrained Rubric-ARM and the two direct baselines on
+# every held-out mini pair (paired bootstrap CIs resampling source questions), and the run's
+# phases and reward curves. Finished evaluations are reused (FORCE=1 starts them over).
 MINI := runs/train/mini/models
+MINI_EVAL := runs/eval/mini
+MINI_FORCE := $(if $(FORCE),--force,)
 train-mini: models
+	$(BIN)/rubric-arm data build-mini
 	$(BIN)/rubric-arm train --config configs/mini.yaml
-	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --benchmark mini --chunk-size 64 \
-		--out runs/eval/mini-untrained
 	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini -J generator=$(MINI)/cycle3-generator \
-		-J judge=$(MINI)/cycle3-judge --benchmark mini --chunk-size 64 --out runs/eval/mini-trained
-	$(BIN)/rubric-arm report runs/eval/mini-untrained runs/eval/mini-trained -o reports/train-mini.md \
-		--profile "mini (SmolLM2-135M-Instruct: untrained vs configs/mini.yaml)" \
+		-J judge=$(MINI)/cycle3-judge --benchmark mini --chunk-size 64 --out $(MINI_EVAL)/trained \
+		$(MINI_FORCE)
+	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --benchmark mini --chunk-size 64 \
+		--out $(MINI_EVAL)/untrained $(MINI_FORCE)
+	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=160 \
+		--benchmark mini --chunk-size 64 --out $(MINI_EVAL)/direct $(MINI_FORCE)
+	$(BIN)/rubric-arm eval --judge direct-logprob -J model=smollm2-135m-instruct --benchmark mini \
+		--out $(MINI_EVAL)/direct-logprob $(MINI_FORCE)
+	$(BIN)/rubric-arm report $(MINI_EVAL)/trained $(MINI_EVAL)/untrained $(MINI_EVAL)/direct \
+		$(MINI_EVAL)/direct-logprob --training runs/train/mini -o reports/train-mini.md \
+		--profile "mini (SmolLM2-135M-Instruct: configs/mini.yaml vs untrained)" \
 		--title "Trained vs untrained Rubric-ARM on the held-out mini suite"
 
 # The downstream study: base vs DPO vs IterDPO vs GRPO with the Rubric-ARM reward (the models of

@@ -79,14 +79,14 @@ class MiniConfig:
 
     seed: int = 0
     model: str = "smollm2-135m-instruct"
-    heldout_fraction: float = 0.5
+    heldout_fraction: float = 0.55
     temperature: float = 0.8
     top_p: float = 0.95
     ifbench_samples: int = 5
     ifbench_max_new_tokens: int = 320
     vif_constraints: int = 6
     vif_samples: int = 4
-    pairs_per_prompt: int = 2
+    pairs_per_prompt: int = 3
     vif_max_new_tokens: int = 200
     chat_max_new_tokens: int = 320
     limit: int | None = None
