@@ -14,6 +14,8 @@ from scripted_engine import ScriptedEngine, judge_output
 
 pytest.importorskip("trl")
 
+import torch  # noqa: E402
+
 from rubric_arm.errors import InputError  # noqa: E402
 from rubric_arm.pipeline import RubricARM  # noqa: E402
 from rubric_arm.trainer import synthetic  # noqa: E402
@@ -386,6 +388,28 @@ def test_ablation_switches_run(tmp_path: Path, switches: list[str], expect: list
         assert len(RubricCache(tmp_path / "abl" / "rubric_cache.sqlite")) == 0
     if "joint" in switches:
         assert (tmp_path / "abl" / "models" / "cycle1-joint-judge" / "config.json").is_file()
+
+
+def test_trainable_layers_and_cpu_bf16_train_only_the_top_layers(tmp_path: Path) -> None:
+    """With trainable_layers 1 (of 4) and bf16 autocast on CPU, SFT and GRPO change the top
+    layer and leave the embeddings and the lower layers as they were."""
+    args = ["--config", str(TINY), *FAST, "--output_dir", str(tmp_path), "--name", "top"]
+    switches = ["--cycles", "1", "--hardware.bf16", "true"]
+    for role in ("generator", "judge"):
+        switches += [f"--{role}.trainable_layers", "1"]
+    out = cli(*args, *switches, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    models = tmp_path / "top" / "models"
+    for role in ("generator", "judge"):
+        base = _weights(models / f"base-{role}")
+        for stage in (f"sft-{role}", f"cycle1-{role}"):
+            now = _weights(models / stage)
+            frozen = [k for k in base if "layers.3." not in k and not k.startswith("model.norm")]
+            assert frozen and all(torch.equal(base[k], now[k]) for k in frozen), stage
+            top = [k for k in base if "layers.3." in k]
+            assert any(not torch.equal(base[k], now[k]) for k in top), stage
+    bad = cli(*args, "--judge.trainable_layers", "9", "--name", "bad", cwd=tmp_path)
+    assert bad.returncode != 0 and "trainable_layers must be in 1..4" in bad.stderr
 
 
 def test_two_process_run_of_one_cycle(tmp_path: Path) -> None:

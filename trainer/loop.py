@@ -164,7 +164,8 @@ class Trainer:
                     paths[r] = Path(state[name][r] if role == "both" else state[name]["export"])
         return paths
 
-    def _load(self, path: Path) -> tuple[Any, Any]:
+    def _load(self, path: Path, role: str | None = None) -> tuple[Any, Any]:
+        """A model to train as `role` (its `trainable_layers` applied) and its tokenizer."""
         from transformers import AutoModelForCausalLM
 
         from rubric_arm.models import load_tokenizer
@@ -175,6 +176,8 @@ class Trainer:
             path, dtype=dtype or torch.float32, use_safetensors=True
         )
         prefer_gqa_attention(model)
+        if role is not None:
+            freeze_lower_layers(model, getattr(self.cfg, role).trainable_layers)
         return model, tok
 
     def _optimizer(self, role: str, model: Any) -> tuple[Any, Any]:
@@ -318,7 +321,7 @@ class Trainer:
         return Phase(name, role, self.run_dir, seed=self.cfg.seed + 1000 * index)
 
     def _sft(self, phase: Phase, path: Path, data: TrainData) -> Path:
-        model, tok = self._load(path)
+        model, tok = self._load(path, phase.role)
         rows = data.sft_rubrics if phase.role == "generator" else data.sft_judgments
         view = TokenizerView(tok, _context(model))
         ds = sft_dataset(rows, self.templates[phase.role], phase.role, view.render)
@@ -326,7 +329,7 @@ class Trainer:
 
     def _grpo_judge(self, phase: Phase, paths: dict[str, Path], pairs: list, cycle: int) -> Path:
         cfg = self.cfg
-        model, tok = self._load(paths["judge"])
+        model, tok = self._load(paths["judge"], "judge")
         view = TokenizerView(tok, _prompt_context(model, cfg.grpo.judge))
         gen_engine = self._engine(paths["generator"])
         constrained = cfg.grpo.judge.rollout_decoding == "constrained"
@@ -366,7 +369,7 @@ class Trainer:
 
     def _grpo_generator(self, phase: Phase, paths: dict[str, Path], pairs: list) -> Path:
         cfg = self.cfg
-        model, tok = self._load(paths["generator"])
+        model, tok = self._load(paths["generator"], "generator")
         view = TokenizerView(tok, _context(model))
         judge_engine = self._engine(paths["judge"])
         reward = GeneratorReward(self._reward_arm(judge_engine), seed=phase.seed)
@@ -427,7 +430,7 @@ class Trainer:
         """Both models step in turn on every batch: the generator against the current judge,
         then the judge on fresh rubrics from the current generator. No rubric is cached."""
         cfg = self.cfg
-        models = {r: self._load(paths[r]) for r in ROLES}
+        models = {r: self._load(paths[r], r) for r in ROLES}
         opts = {r: self._optimizer(r, models[r][0]) for r in ROLES}
         probes = {r: GradientProbe(models[r][0], seed=cfg.seed) for r in ROLES}
         judge_engine = self._engine(paths["judge"], live=models["judge"][0])
@@ -540,6 +543,26 @@ def _prompt_context(model: Any, phase_cfg: GRPOPhaseConfig) -> int:
 
 def _seeded(params: SamplingParams, seed: int) -> SamplingParams:
     return params if params.greedy else replace(params, seed=seed)
+
+
+def freeze_lower_layers(model: Any, trainable: int | None) -> None:
+    """Leave only the top `trainable` decoder layers and the final norm trainable (None: all).
+
+    The input embeddings are frozen too, and with them a tied output head."""
+    if trainable is None:
+        return
+    layers = model.get_decoder().layers
+    if not 1 <= trainable <= len(layers):
+        raise InputError(f"trainable_layers must be in 1..{len(layers)}, got {trainable}")
+    model.requires_grad_(False)
+    for layer in layers[len(layers) - trainable :]:
+        layer.requires_grad_(True)
+    model.get_decoder().norm.requires_grad_(True)
+    head = model.get_output_embeddings()
+    if head is not None and head.weight is not model.get_input_embeddings().weight:
+        head.requires_grad_(True)
+    # Gradient checkpointing needs an input that requires grad to reach the trained layers.
+    model.enable_input_require_grads()
 
 
 def _fresh_rubric_dataset(

@@ -99,7 +99,8 @@ def common_args(hw: HardwareConfig, phase: Phase) -> dict[str, Any]:
         "seed": phase.seed,
         "data_seed": phase.seed,
         "use_cpu": hw.use_cpu,
-        "bf16": hw.bf16 and not hw.use_cpu,
+        # On CPU bf16 is autocast over fp32 weights (2x faster on one row of SmolLM2 here).
+        "bf16": hw.bf16,
         _checkpointing_arg(): hw.gradient_checkpointing,
         "report_to": [],
         "logging_steps": 1,
