@@ -196,6 +196,7 @@ class JudgeRecord:
     decoding: str = "free"
     verdict_rule: str = "vote"
     p_a: float | None = None
+    cluster: str | None = None  # the pair's source prompt (PreferencePair.cluster), for the CIs
 
     @property
     def parse_failures(self) -> int:
@@ -478,7 +479,9 @@ class RubricARM:
                 rid = raw.get("id", i) if isinstance(raw, dict) else i
                 records.append(self._record(str(rid), None, None, "invalid_input", error=str(exc)))
                 continue
-            records.append(self._record(pair.id, pair.subset, pair.label, "ok"))
+            records.append(
+                self._record(pair.id, pair.subset, pair.label, "ok", cluster=pair.cluster)
+            )
             valid.append((i, pair))
 
         if self.uses_rubrics is False:

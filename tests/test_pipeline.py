@@ -56,6 +56,16 @@ def test_one_rubric_per_unique_prompt_and_cached_across_calls(tmp_path):
     assert arm.cache.stats()["hits"] == 2
 
 
+def test_records_carry_the_pairs_source_prompt_as_cluster(tmp_path):
+    arm, _, _ = make_arm(tmp_path)
+    rows = pairs(2, 2)
+    for row in rows[:2]:
+        row["metadata"] = {"group": "mtbench:81"}
+    recs = arm.judge(rows, order="as_given")
+    assert [r.cluster for r in recs] == ["mtbench:81", "mtbench:81", None, None]
+    assert recs[0].to_dict()["cluster"] == "mtbench:81"
+
+
 def test_cache_survives_a_new_instance_and_is_keyed_by_template_and_model(tmp_path):
     arm, gen, _ = make_arm(tmp_path)
     arm.rubrics(["Same prompt"])
