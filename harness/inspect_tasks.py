@@ -63,6 +63,7 @@ def pair_dataset(
                         "index": index,
                         "item_samples": item_samples[_item(pair.id)],
                         "subset": pair.subset or "all",
+                        "cluster": pair.cluster,
                         "order": o,
                     },
                 )
@@ -111,6 +112,7 @@ def pairwise_scorer(tie_policy: str = "half"):
             explanation=meta.get("rubric") or None,
             metadata={
                 "subset": state.metadata.get("subset"),
+                "cluster": state.metadata.get("cluster"),
                 "parsed": winner is not None,
                 "pair_id": state.metadata.get("pair_id"),
                 "index": state.metadata.get("index", 0),
@@ -154,6 +156,7 @@ def records_from_scores(scores: list[SampleScore]) -> list[dict[str, Any]]:
             {
                 "id": rid,
                 "subset": None if meta.get("subset") == "all" else meta.get("subset"),
+                "cluster": meta.get("cluster"),
                 "label": meta["label"],
                 "status": "ok",
                 "judgments": [],
