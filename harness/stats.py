@@ -126,14 +126,11 @@ def _resample_clusters(
     sums: np.ndarray, counts: np.ndarray, resamples: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Item-weighted means over ``resamples`` draws of whole clusters (with replacement)."""
-    k = sums.size
-    chunk = max(1, _CHUNK_ELEMENTS // k)
-    out = np.empty(resamples, dtype=float)
-    for start in range(0, resamples, chunk):
-        stop = min(start + chunk, resamples)
-        idx = rng.integers(0, k, size=(stop - start, k))
-        out[start:stop] = sums[idx].sum(axis=-1) / counts[idx].sum(axis=-1)
-    return out
+
+    def ratio(idx: np.ndarray) -> np.ndarray:
+        return sums[idx].sum(axis=-1) / counts[idx].sum(axis=-1)
+
+    return _resample(np.arange(sums.size), ratio, resamples, rng)
 
 
 def _interval(

@@ -309,9 +309,9 @@ def test_generator_reward_and_judge_phase_rubrics_decode_as_at_evaluation(tmp_pa
             {"output_dir": str(tmp_path), "eval": {"decoding": decoding, "max_rubric_items": 2}},
         )
         trainer = Trainer(cfg, progress=False)
-        for arm in (trainer._reward_arm(gen), trainer._rubric_arm(gen, cache=False)):
+        for arm in (trainer._eval_arm(gen), trainer._eval_arm(gen, cache=False)):
             assert (arm.decoding, arm.max_rubric_items) == (decoding, 2)
-        reward_arm = trainer._reward_arm(gen)
+        reward_arm = trainer._eval_arm(gen)
         assert reward_arm.judge_sampling.temperature == 0.0
 
 

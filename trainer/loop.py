@@ -252,24 +252,14 @@ class Trainer:
             )
         return rows, skipped
 
-    def _reward_arm(self, judge_engine: Any) -> RubricARM:
-        """The frozen judge behind the generator's reward, decoding as it is evaluated
-        (`eval.decoding`, `eval.max_rubric_items`): a rubric earns its reward from the judge as
-        that judge will be used."""
+    def _eval_arm(self, engine: Any, *, cache: RubricCache | bool = False) -> RubricARM:
+        """`engine` in both roles under the decoding and rubric item limit of evaluation
+        (`eval.decoding`, `eval.max_rubric_items`): the frozen judge behind the generator's
+        reward judges as it will be used, and the judge phase's sampled rubrics are shaped like
+        those it is tested with (there only the generator runs; `judge_rows` renders prompts)."""
         return self._arm(
-            judge_engine,
-            judge_engine,
-            decoding=self.cfg.eval.decoding,
-            max_rubric_items=self.cfg.eval.max_rubric_items,
-        )
-
-    def _rubric_arm(self, gen_engine: Any, *, cache: RubricCache | bool) -> RubricARM:
-        """The arm that writes the judge phase's rubrics: sampled, but under the decoding and item
-        limit of evaluation, so the judge trains on rubrics shaped like those it is tested with.
-        Only its generator runs (the judge's prompts are rendered by `judge_rows`)."""
-        return self._arm(
-            gen_engine,
-            gen_engine,
+            engine,
+            engine,
             cache=cache,
             decoding=self.cfg.eval.decoding,
             max_rubric_items=self.cfg.eval.max_rubric_items,
@@ -334,7 +324,7 @@ class Trainer:
         gen_engine = self._engine(paths["generator"])
         constrained = cfg.grpo.judge.rollout_decoding == "constrained"
         grammars: dict[str, Constraint | None] | None = {} if constrained else None
-        arm = self._rubric_arm(gen_engine, cache=self.cache)
+        arm = self._eval_arm(gen_engine, cache=self.cache)
         arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(cfg.seed, "rubrics", cycle))
         if cfg.rubric_cache:
             # The main process samples and caches; the others then read the same rubrics.
@@ -372,7 +362,7 @@ class Trainer:
         model, tok = self._load(paths["generator"], "generator")
         view = TokenizerView(tok, _context(model))
         judge_engine = self._engine(paths["judge"])
-        reward = GeneratorReward(self._reward_arm(judge_engine), seed=phase.seed)
+        reward = GeneratorReward(self._eval_arm(judge_engine), seed=phase.seed)
         rows, skipped = self.generator_rows(pairs, view, cfg.grpo.generator.max_prompt_tokens)
         self._log_event(phase, too_long=skipped)
         ds = Dataset.from_list(rows)
@@ -453,7 +443,7 @@ class Trainer:
                 r: Phase(f"{phase.name}-step{step}-{r}", r, self.run_dir, phase.seed + step)
                 for r in ROLES
             }
-            reward = GeneratorReward(self._reward_arm(judge_engine), seed=phase.seed + step)
+            reward = GeneratorReward(self._eval_arm(judge_engine), seed=phase.seed + step)
             gen_rows, _ = self.generator_rows(chunk, views["generator"], g_cfg.max_prompt_tokens)
             ds = Dataset.from_list(gen_rows)
             outs["generator"] = run_grpo(
@@ -461,7 +451,7 @@ class Trainer:
                 sub["generator"], opts["generator"], probes["generator"], max_steps=1,
                 step_offset=step,
             )  # fmt: skip
-            arm = self._rubric_arm(gen_engine, cache=False)
+            arm = self._eval_arm(gen_engine)
             arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(phase.seed, step))
             rubrics = arm.rubrics([p.prompt for p in chunk], desc="fresh rubrics")
             rows, _ = self.judge_rows(chunk, rubrics, views["judge"], seed=phase.seed + step)
@@ -575,7 +565,7 @@ def _fresh_rubric_dataset(
 ) -> Dataset:
     """The `rubric_cache: false` ablation: a new rubric is sampled (never stored) every time the
     GRPO trainer draws a batch, so the judge never sees the same rubric twice for an example."""
-    arm = trainer._rubric_arm(gen_engine, cache=False)
+    arm = trainer._eval_arm(gen_engine)
     calls = {"n": 0}
     by_id = {p.id: p for p in pairs}
 
