@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 from collections import Counter
@@ -688,8 +689,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+HEAP_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+
+
+def heap_malloc_active() -> bool:
+    """Whether this process runs with `HEAP_MALLOC` (see `_rerun_with_heap_malloc`)."""
+    return "glibc.malloc.mmap_max=0" in os.environ.get("GLIBC_TUNABLES", "")
+
+
+def _rerun_with_heap_malloc() -> None:
+    """Re-run this command once with glibc's malloc kept on its heap (no mmap, no trimming).
+
+    Training on CPU allocates and frees tensors of hundreds of MB every step (logits, attention);
+    glibc serves each from a fresh mmap, and the kernel zeroes every page again. Measured on a
+    SmolLM2 SFT step (2 x 1,300 tokens x 2 accumulation steps): 17 s -> 12 s, system time 40% -> 2%
+    of CPU, peak memory lower. Tunables are read only at process start, hence the exec.
+    RUBRIC_ARM_MALLOC=default turns this off."""
+    if (
+        os.environ.get("RUBRIC_ARM_MALLOC", "heap") != "heap"
+        or heap_malloc_active()
+        or not sys.platform.startswith("linux")
+        or platform.libc_ver()[0] != "glibc"
+    ):
+        return
+    tunables = ":".join(t for t in (os.environ.get("GLIBC_TUNABLES"), HEAP_MALLOC) if t)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, "GLIBC_TUNABLES": tunables})
+
+
 def main(argv: list[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and raw[:1] in (["train"], ["policy"]):
+        _rerun_with_heap_malloc()
     if raw[:1] == ["lm-eval"]:
         # lm-eval's own CLI, with the rubric-arm model registered (0.4.13 has no plugins).
         from rubric_arm.harness.lm_eval_model import main as lm_eval_main

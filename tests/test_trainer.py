@@ -115,6 +115,78 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "cycles must be >= 1" in bad.stderr
 
 
+def test_train_reruns_itself_with_the_heap_malloc_unless_told_not_to(tmp_path: Path) -> None:
+    """`rubric-arm train` execs itself once with glibc tunables (the plan names them);
+    RUBRIC_ARM_MALLOC=default keeps the process as started."""
+    import platform
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    cmd = [sys.executable, "-m", "rubric_arm.cli", "train", "--config", str(TINY), "--dry-run"]
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    for setting, expected in (("heap", "malloc glibc heap"), ("default", "malloc default")):
+        out = subprocess.run(
+            [*cmd], cwd=tmp_path, env={**env, "RUBRIC_ARM_MALLOC": setting},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0 and expected in out.stdout, out.stderr[-2000:]
+
+
+def test_compact_lm_head_on_cpu_gives_the_same_loss_and_gradients(tiny_model_path: Path) -> None:
+    """TRL's fused LM head scoring only labelled positions on CPU (our switch) matches its
+    every-position path: same loss, same gradients."""
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+
+    from rubric_arm.trainer.phases import score_labelled_positions_on_cpu
+
+    torch.manual_seed(0)
+    ids = torch.randint(5, 200, (2, 40))
+    labels = ids.clone()
+    labels[:, :30] = -100
+    labels[1, 35:] = -100
+    original = trl_utils._use_triton
+    results = []
+    try:
+        for compact in (False, True):
+            if compact:
+                assert score_labelled_positions_on_cpu() and score_labelled_positions_on_cpu()
+                assert trl_utils._use_triton(torch.device("cpu"))
+            else:
+                assert not trl_utils._use_triton(torch.device("cpu"))
+            model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+            trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy"))
+            out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+            out.loss.backward()
+            grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+            results.append((out.loss.detach(), out.entropy.detach(), grads))
+    finally:
+        trl_utils._use_triton = original
+    (loss0, ent0, g0), (loss1, ent1, g1) = results
+    assert torch.allclose(loss0, loss1, atol=1e-6) and torch.allclose(ent0, ent1, atol=1e-5)
+    assert g0.keys() == g1.keys() and all(torch.allclose(g0[k], g1[k], atol=1e-6) for k in g0)
+
+
+def test_frozen_lower_layers_are_left_out_of_backward(tiny_model_path: Path) -> None:
+    """Without checkpointing, backward stops at the lowest trained layer; with it, the input
+    requires grad so reentrant checkpointing reaches the trained layers."""
+    from transformers import AutoModelForCausalLM
+
+    from rubric_arm.trainer.loop import freeze_lower_layers
+
+    for checkpointing in (False, True):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+        freeze_lower_layers(model, 1, checkpointing=checkpointing)
+        seen = []
+        layers = model.get_decoder().layers
+        layers[0].register_forward_hook(lambda m, i, o: seen.append(o[0].requires_grad))
+        ids = torch.randint(5, 200, (1, 12))
+        model(input_ids=ids, labels=ids).loss.backward()
+        assert seen == [checkpointing]
+        assert layers[0].self_attn.q_proj.weight.grad is None
+        assert layers[-1].self_attn.q_proj.weight.grad is not None
+
+
 def test_smoke_section_shrinks_the_mini_recipe(tmp_path: Path) -> None:
     out = cli("--config", str(ROOT / "configs" / "mini.yaml"), "--smoke", "--dry-run", cwd=tmp_path)
     assert out.returncode == 0, out.stderr

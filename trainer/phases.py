@@ -93,6 +93,33 @@ def _checkpointing_arg() -> str:
     return new if new in names else "gradient_checkpointing"
 
 
+def score_labelled_positions_on_cpu() -> bool:
+    """Make TRL's fused LM head score only the positions that carry a label on CPU, as it does on
+    CUDA (True when TRL has the switch; idempotent).
+
+    Off CUDA/XPU, TRL 1.16 projects every position through the LM head and masks afterwards, to
+    keep tile shapes fixed for compiled devices. In eager CPU runs that is pure waste: a judge row
+    of 1,300 tokens has ~200 completion tokens. Measured on SmolLM2 (2 x 1,300-token rows x 2
+    accumulation steps, 10 layers trained, bf16): 31 s per SFT step before, 17 s after; the loss is
+    the same (tests/test_trainer.py checks it)."""
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:
+        return False
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        return False
+    if getattr(original, "rubric_arm_patch", False):
+        return True
+
+    def compact_on_cpu(device: Any) -> bool:
+        return device.type == "cpu" or original(device)
+
+    compact_on_cpu.rubric_arm_patch = True  # type: ignore[attr-defined]
+    trl_utils._use_triton = compact_on_cpu
+    return True
+
+
 def common_args(hw: HardwareConfig, phase: Phase) -> dict[str, Any]:
     return {
         "output_dir": str(phase.work_dir),
@@ -141,6 +168,7 @@ def run_sft(
     exported folder."""
     from trl import SFTConfig, SFTTrainer
 
+    score_labelled_positions_on_cpu()
     args = SFTConfig(
         **common_args(hw, phase),
         max_steps=cfg.max_steps,
@@ -186,6 +214,7 @@ def run_grpo(
     `rollout_func` (trainer/rollouts.py) samples the groups instead of TRL's generation."""
     from trl import GRPOConfig, GRPOTrainer
 
+    score_labelled_positions_on_cpu()
     extra: dict[str, Any] = {}
     if rollout_func is not None:  # experimental in TRL; the contract we rely on is in rollouts.py
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")

@@ -105,6 +105,7 @@ def memory_gb(cfg: TrainConfig, role: str, shapes: dict[str, Shape]) -> dict[str
 
 def build_plan(cfg: TrainConfig) -> dict[str, Any]:
     """The whole plan as a dict (printed by the CLI; also written by a real run)."""
+    from rubric_arm.cli import heap_malloc_active
     from rubric_arm.trainer.loop import phase_names
 
     data_note = None
@@ -165,6 +166,7 @@ def build_plan(cfg: TrainConfig) -> dict[str, Any]:
             "note": data_note,
         },
         "processes": procs,
+        "malloc": "glibc heap (GLIBC_TUNABLES)" if heap_malloc_active() else "default",
         "models": {
             r: {"model": getattr(cfg, r).model, "params": s.params, "shape_from": s.source}
             for r, s in shapes.items()
@@ -180,7 +182,8 @@ def format_plan(plan: dict[str, Any]) -> str:
     lines = [
         f"run {plan['name']} -> {plan['run_dir']}",
         f"schedule {plan['schedule']}, order {plan['order']}, format_reward {plan['format_reward']}, "
-        f"rubric_cache {plan['rubric_cache']}, processes {plan['processes']}",
+        f"rubric_cache {plan['rubric_cache']}, processes {plan['processes']}, "
+        f"malloc {plan['malloc']}",
         f"data {d['source']}: {d['train_pairs']} RL pairs in {d['cycles']} disjoint slices of "
         f"{d['slice_sizes'][0]}; held-out {d['heldout_pairs']}; SFT rows generator "
         f"{d['sft_rows']['generator']}, judge {d['sft_rows']['judge']}",
