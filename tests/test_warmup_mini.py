@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -319,3 +320,23 @@ def test_format_drift_raises_naming_the_pair(train, monkeypatch, drift) -> None:
     monkeypatch.setattr(warmup_mini, "judge_trajectory", lambda p: drift(real(p)))
     with pytest.raises(ValueError, match=re.escape(f"pair {pair.id}:")):
         mini_warmup_rows([pair])
+
+
+def test_both_orders_setting_doubles_the_judge_rows_with_each_verdict_once() -> None:
+    from rubric_arm.errors import InputError
+    from rubric_arm.trainer.config import load_config, parse_overrides
+    from rubric_arm.trainer.data import load_train_data
+
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    mini = configs / "mini.yaml"
+    switch = ["--data.sft_size", "20", "--data.sft_both_orders"]
+    once = load_train_data(load_config(mini, parse_overrides([*switch, "false"])))
+    both = load_train_data(load_config(mini, parse_overrides([*switch, "true"])))
+    assert len(both.sft_judgments) == 2 * len(once.sft_judgments) == 40
+    assert both.sft_rubrics == once.sft_rubrics
+    for row in once.sft_judgments:
+        twins = [r for r in both.sft_judgments if r["id"] == row["id"]]
+        assert {r["response_a"] for r in twins} == {row["response_a"], row["response_b"]}
+        assert {r["judgment"].rstrip()[-1] for r in twins} == {"A", "B"}
+    with pytest.raises(InputError, match="sft_both_orders is for data.source mini"):
+        load_config(configs / "tiny.yaml", parse_overrides(["--data.sft_both_orders", "true"]))

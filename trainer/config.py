@@ -31,6 +31,9 @@ class DataConfig:
     train_size: int | None = None  # None = everything the source gives
     heldout_size: int = 64
     sft_size: int | None = None  # pairs used for the SFT warm-up (None = the whole train set)
+    # mini only: each warm-up judge row appears twice, once with the responses exchanged (and the
+    # verdict with them), so the only thing that predicts the verdict is the responses' content.
+    sft_both_orders: bool = False
     keywords: int = 8  # synthetic task only
     words: int = 2  # synthetic task only
     judge_column: str | None = None  # OpenRubric-v2's judge-trajectory column (name undocumented)
@@ -194,6 +197,10 @@ class TrainConfig:
         """Fail at once, naming the field, on settings that cannot run."""
         if self.cycles < 1:
             raise InputError(f"cycles must be >= 1, got {self.cycles}")
+        if self.data.sft_both_orders and self.data.source != "mini":
+            raise InputError(
+                f"data.sft_both_orders is for data.source mini, not {self.data.source!r}"
+            )
         for role in ("generator", "judge"):
             g: GRPOPhaseConfig = getattr(self.grpo, role)
             where = f"grpo.{role}"

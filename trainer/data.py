@@ -54,6 +54,8 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
         # With a capped warm-up set, the RL pairs come from the train pairs SFT did not use.
         used = {p.id for p in sft_pairs} if d.sft_size is not None else set()
         train = _cap([p for p in full if p.id not in used], d.train_size, cfg.seed)
+        if d.sft_both_orders:
+            sft_pairs = [q for p in sft_pairs for q in (p, p.swapped())]
         rubrics, judgments = mini_warmup_rows(sft_pairs)
         return TrainData(train, heldout, rubrics, judgments)
     return _openrubric_data(cfg)
