@@ -177,9 +177,9 @@ def test_frozen_lower_layers_are_left_out_of_backward(tiny_model_path: Path) -> 
     for checkpointing in (False, True):
         model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
         freeze_lower_layers(model, 1, checkpointing=checkpointing)
-        seen = []
+        seen: list[bool] = []
         layers = model.get_decoder().layers
-        layers[0].register_forward_hook(lambda m, i, o: seen.append(o[0].requires_grad))
+        layers[0].register_forward_hook(lambda m, i, o, seen=seen: seen.append(o[0].requires_grad))
         ids = torch.randint(5, 200, (1, 12))
         model(input_ids=ids, labels=ids).loss.backward()
         assert seen == [checkpointing]
