@@ -73,6 +73,8 @@ def test_constrained_rollouts_mask_the_forced_tokens(tiny_engine):
         for k in range(2):
             text = tiny_engine.tokenizer.decode(out["completion_ids"][k])
             assert "Winner: Response" in text
+            assert out["completion_ids"][k][-1] == tiny_engine.tokenizer.eos_token_id
+            assert out["logprobs"][k][-1] is None, "the EOS after the grammar's end is forced"
             forced = [lp is None for lp in out["logprobs"][k]]
             assert sum(forced) >= rollouts.stats.forced_tokens // 2 > 0
             if mask_forced:

@@ -11,7 +11,9 @@ yields them) and the trainer, and returns `prompt_ids`, `completion_ids` and `lo
 entry per prompt row; `env_mask` (1 = the policy's own token) is multiplied into the loss mask.
 Tokens the grammar forced get mask 0 and logprob None when `mask_forced` is on: the policy did
 not choose them, so they carry no credit for the reward; training on them would push template
-text up or down with each group's advantage instead.
+text up or down with each group's advantage instead. A completion its grammar ended gets the
+tokenizer's EOS appended as one more forced token, so TRL counts it as finished, not truncated
+(TRL tells the two apart by EOS; without it every constrained judgment logged as clipped).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class EngineRollouts:
         model = trainer.accelerator.unwrap_model(trainer.model)
         self.engine.use_weights(model)
         tokenizer = self.engine.tokenizer
+        self._eos = tokenizer.eos_token_id
         ids = tokenizer([g for g, _ in groups], add_special_tokens=False)["input_ids"]
         constraints = [self.constraint_for(g) if self.constraint_for else None for g, _ in groups]
         # seeded by the optimiser step (restored on resume) and the call within that step
@@ -126,8 +129,16 @@ class EngineRollouts:
 
     def _add(self, out: dict[str, list], masks: list[list[int]], prompt: list[int], c: Any) -> None:
         out["prompt_ids"].append(list(prompt))
-        out["completion_ids"].append(list(c.token_ids))
-        lps = list(c.token_logprobs or [None] * len(c.token_ids))
+        tokens = list(c.token_ids)
+        lps = list(c.token_logprobs or [None] * len(tokens))
+        ended = c.finish_reason == "stop" and not (
+            tokens and tokens[-1] in self.engine.stop_token_ids
+        )
+        if ended and self._eos is not None:
+            tokens.append(self._eos)
+            lps.append(None)
+            self.stats.forced_tokens += 1
+        out["completion_ids"].append(tokens)
         if self.mask_forced:
             masks.append([0 if lp is None else 1 for lp in lps])
         out["logprobs"].append(lps)  # None where forced: TRL reads it as "not scored"
