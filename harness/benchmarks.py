@@ -176,8 +176,24 @@ def expand(
 # ---- scoring --------------------------------------------------------------------------------
 
 
+def scalar_tie(rec: dict[str, Any]) -> bool:
+    """Whether a judged record is an exact tie of per-response scores (a scalar judge's)."""
+    scores = rec.get("scores")
+    return (
+        rec.get("status") == "ok"
+        and isinstance(scores, dict)
+        and scores.get("A") is not None
+        and scores.get("A") == scores.get("B")
+    )
+
+
 def pair_credit(rec: dict[str, Any], tie_credit: float) -> float:
-    """A pair record's score: 1 / 0 for a verdict, `tie_credit` for none (or not judged)."""
+    """A pair record's score: 1 / 0 for a verdict, `tie_credit` for none (or not judged).
+
+    An exact tie of a scalar judge's scores is wrong (0) whatever `tie_credit` is: the official
+    classifier rule is strictly chosen > rejected."""
+    if scalar_tie(rec):
+        return 0.0
     if rec.get("status") != "ok" or rec.get("winner") is None:
         return tie_credit
     return 1.0 if rec["winner"] == rec["label"] else 0.0
@@ -185,7 +201,9 @@ def pair_credit(rec: dict[str, Any], tie_credit: float) -> float:
 
 def _failures(recs: Sequence[dict[str, Any]]) -> tuple[int, int]:
     not_judged = sum(r.get("status") != "ok" for r in recs)
-    parse = sum(r.get("status") == "ok" and r.get("winner") is None for r in recs)
+    parse = sum(
+        r.get("status") == "ok" and r.get("winner") is None and not scalar_tie(r) for r in recs
+    )
     return parse, not_judged
 
 
@@ -449,13 +467,13 @@ def _rule_note(rules: Counter[str]) -> str:
 
 def _ties_estimate(
     rows: list[dict[str, Any]], seed: int, resamples: int = 10_000
-) -> tuple[Estimate, np.ndarray]:
+) -> tuple[Estimate, np.ndarray, scoring.TiesScore]:
     """The Ties formula with a bootstrap over prompts K (ref:K and tied:K resampled together)."""
-    value = scoring.rb2_ties_score(rows)
-    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    full = scoring.rb2_ties(rows)
+    by_key: dict[int | str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        by_key[row["id"].partition(":")[2]].append(row)
-    keys = sorted(by_key)
+        by_key[scoring.ties_key(row["id"])[1]].append(row)
+    keys = sorted(by_key, key=str)
     rng = np.random.default_rng(seed)
     boot = np.empty(resamples)
     for b in range(resamples):
@@ -463,17 +481,16 @@ def _ties_estimate(
         sample = []
         for n, k in enumerate(picked):
             for row in by_key[keys[k]]:
-                kind = row["id"].partition(":")[0]
+                kind = scoring.ties_key(row["id"])[0]
                 sample.append({**row, "id": f"{kind}:{n}"})
-        try:
-            boot[b] = scoring.rb2_ties_score(sample)
-        except ValueError:  # a resample without any K present as both ref and tied
-            boot[b] = np.nan
+        boot[b] = scoring.rb2_ties_score(sample)  # NaN: no K present as both ref and tied
     boot = boot[~np.isnan(boot)]
     low, high = (
-        (float(np.quantile(boot, q)) for q in (0.025, 0.975)) if boot.size else (math.nan, math.nan)
+        (float(np.quantile(boot, q)) for q in (0.025, 0.975))
+        if boot.size and not math.isnan(full.value)
+        else (math.nan, math.nan)
     )
-    return Estimate(value, low, high, len(rows), 0.95, resamples, "percentile"), boot
+    return Estimate(full.value, low, high, len(rows), 0.95, resamples, "percentile"), boot, full
 
 
 def score_rb2(
@@ -493,6 +510,7 @@ def score_rb2(
     rules: dict[str, Counter[str]] = defaultdict(Counter)
     ties_rows: list[dict[str, Any]] = []
     ties_left_out = 0
+    nan_items: Counter[str] = Counter()
     for item, recs in sorted(_by_item(records).items()):
         subset = str(recs[0].get("subset"))
         recs_by_subset[subset] += recs
@@ -508,6 +526,7 @@ def score_rb2(
             rules[subset][f"official Ties formula on {source}"] += 1
             continue
         if found is not None:
+            nan_items[subset] += any(math.isnan(x) for x in (*found[0][0], *found[0][1]))
             credits[subset].append(scoring.rb2_best_of_n_item(*found[0]))
             rules[subset][f"official best-of-4 on {found[1]}"] += 1
             continue
@@ -524,11 +543,16 @@ def score_rb2(
     for subset in scoring.RB2_SUBSETS:
         if subset == "Ties" and ties_rows:
             note = _rule_note(rules[subset])
-            try:
-                est, boots[subset] = _ties_estimate(ties_rows, seed)
-            except ValueError as exc:  # e.g. no K left with both a ref and a tied row
-                est = Estimate(math.nan, math.nan, math.nan, len(ties_rows), 0.95, 0, "percentile")
-                note += f"; undefined: {exc}"
+            est, boot, ties = _ties_estimate(ties_rows, seed)
+            if math.isnan(ties.value):
+                note += "; undefined: needs ref and tied rows with some K present as both"
+            else:
+                boots[subset] = boot
+            if ties.dropped_single_correct:
+                note += (
+                    f"; {ties.dropped_single_correct} tied rows with one correct answer dropped "
+                    "(as release 0.1.4)"
+                )
             if any(WIN_PROBABILITY in r for r in rules[subset]):
                 note += (
                     "; the spread between correct answers compares their win rates against the "
@@ -542,6 +566,8 @@ def score_rb2(
             x = np.asarray(credits[subset])
             boots[subset] = x[rng.integers(0, x.size, (10_000, x.size))].mean(axis=1)
             note = _rule_note(rules[subset])
+            if nan_items[subset]:
+                note += f"; {nan_items[subset]} items with a NaN score got 0"
             metrics.append(_metric(subset, x, recs_by_subset[subset], seed, note=note))
     if len(boots) == len(scoring.RB2_SUBSETS):
         value = scoring.rb2_overall({m.name: m.estimate.value for m in metrics})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -90,9 +91,16 @@ def pairwise_item_score(winner: Side | None, label: Side, *, tie_credit: float =
 def rewardbench_scores(subset_accuracy: Mapping[str, float]) -> dict[str, object]:
     """RewardBench v1 section scores (weighted over subsets present), "overall" and "unknown".
 
-    "overall" is the mean of the sections present (NaN if none); subsets outside
-    REWARDBENCH_SECTIONS go to "unknown" as {subset: accuracy} instead of being dropped.
+    "overall" is the mean of the sections present (NaN if none); numeric entries outside
+    REWARDBENCH_SECTIONS go to "unknown" as {subset: accuracy} instead of being dropped. Entries
+    that are not numbers (upstream's results dict also holds "model", "model_type", ...) are
+    skipped, so upstream's own dict scores as it is.
     """
+    subset_accuracy = {
+        k: v
+        for k, v in subset_accuracy.items()
+        if isinstance(v, int | float | np.number) and not isinstance(v, bool)
+    }
     known = {s for weights in REWARDBENCH_SECTIONS.values() for s in weights}
     sections: dict[str, float] = {}
     for section, weights in REWARDBENCH_SECTIONS.items():
@@ -109,83 +117,101 @@ def rewardbench_scores(subset_accuracy: Mapping[str, float]) -> dict[str, object
 def rb2_best_of_n_item(scores_correct: Sequence[float], scores_incorrect: Sequence[float]) -> float:
     """RewardBench 2 best-of-n credit: 1/k if the correct response is among the k tied top scores, else 0.
 
-    Non-Ties rows have exactly one correct response (usually against three incorrect ones).
+    Non-Ties rows have exactly one correct response (usually against three incorrect ones); any
+    NaN score gives 0 (the harness counts such items in the metric's note).
     """
     if len(scores_correct) != 1 or not scores_incorrect:
         raise ValueError("best-of-n needs exactly one correct and at least one incorrect score")
     scores = [float(scores_correct[0]), *(float(s) for s in scores_incorrect)]
+    if any(math.isnan(s) for s in scores):
+        return 0.0  # upstream compares with NaN, which is always false
     top = max(scores)
     if scores[0] != top:
         return 0.0
     return 1.0 / sum(1 for s in scores if s == top)
 
 
-def _ratio_current(margin: float, spread: float) -> float:
-    """margin / spread with the current upstream convention at spread = 0: sign(margin)."""
+def ties_key(row_id: object) -> tuple[str, int | str]:
+    """("ref" | "tied", K) of a Ties row id; K compares as an integer when it is one, as upstream
+    does, so `ref:07` pairs with `tied:7`."""
+    kind, sep, key = str(row_id).partition(":")
+    if not sep or kind not in ("ref", "tied"):
+        raise ValueError(f"Ties id must be 'ref:K' or 'tied:K', got {row_id!r}")
+    try:
+        return kind, int(key)
+    except ValueError:
+        return kind, key
+
+
+@dataclass(frozen=True)
+class TiesScore:
+    """The RewardBench 2 Ties score and what went into it."""
+
+    value: float  # NaN when undefined (no ref or no tied rows, or no K present as both)
+    paired: int  # K present as both ref:K and tied:K (the last three terms' n)
+    dropped_single_correct: int  # tied:K rows with one correct answer, dropped as release 0.1.4
+
+
+def _tanh_term(hardest: float, spread: float) -> float:
+    """tanh(hardest / spread - 1) with upstream's float semantics: x / 0 is +-inf, so the term
+    is exactly +-1; 0 / 0 is NaN, which upstream turns into 0."""
     if spread == 0:
-        return float(np.sign(margin))
-    return margin / spread
+        return 0.0 if hardest == 0 else math.copysign(1.0, hardest)
+    return math.tanh(hardest / spread - 1)
 
 
-def rb2_ties_score(rows: Iterable[Mapping[str, Any]]) -> float:
+def rb2_ties(rows: Iterable[Mapping[str, Any]]) -> TiesScore:
     """RewardBench 2 Ties subset score from per-response scores of "ref:K" and "tied:K" rows.
 
     Ties = 0.30 acc(tied) + 0.30 acc(ref) + 0.20 mean(margin_tied > spread_tied)
     + 0.20 mean(min(margin_ref, margin_tied) > spread_tied)
     + 0.01 mean(tanh(min(margin_ref, margin_tied) / spread_tied - 1)), the last three over the K
     present as both ref and tied. margin = min(correct) - max(incorrect), accurate = margin > 0,
-    spread = max(correct) - min(correct) only with >= 2 correct: a tied row without a spread
-    counts False in both comparisons and 0 in the tanh term (upstream's NaN -> 0). At spread = 0 we
-    follow the current upstream code, where the ratio x/0 is sign(x) (+-1) and 0/0 is 0 before the
-    tanh; released 0.1.4 differs only there.
+    spread = max(correct) - min(correct). A tied row with one correct answer has no spread and
+    is dropped (and counted), as release 0.1.4 does. The value is NaN, never 0, when a term is
+    undefined (no K in both sets: upstream's NaN).
     """
-    ref: dict[str, tuple[bool, float]] = {}
-    tied: dict[str, tuple[bool, float, float | None]] = {}
+    ref: dict[int | str, tuple[bool, float]] = {}
+    tied: dict[int | str, tuple[bool, float, float]] = {}
+    dropped = 0
     for row in rows:
-        kind, sep, key = str(row["id"]).partition(":")
+        kind, key = ties_key(row["id"])
         correct = [float(s) for s in row["correct"]]
         incorrect = [float(s) for s in row["incorrect"]]
-        if not sep or kind not in ("ref", "tied"):
-            raise ValueError(f"Ties id must be 'ref:K' or 'tied:K', got {row['id']!r}")
         if not correct or not incorrect:
             raise ValueError(f"Ties row {row['id']!r} needs correct and incorrect scores")
         margin = min(correct) - max(incorrect)
-        store = ref if kind == "ref" else tied
-        if key in store:
+        if key in (ref if kind == "ref" else tied):
             raise ValueError(f"duplicate Ties id {row['id']!r}")
         if kind == "ref":
             ref[key] = (margin > 0, margin)
+        elif len(correct) < 2:
+            dropped += 1
         else:
-            spread = max(correct) - min(correct) if len(correct) >= 2 else None
-            tied[key] = (margin > 0, margin, spread)
-    if not ref or not tied:
-        raise ValueError("Ties scoring needs both ref and tied rows")
-
-    acc_ref = float(np.mean([accurate for accurate, _ in ref.values()]))
-    acc_tied = float(np.mean([t[0] for t in tied.values()]))
-    preferred: list[float] = []
-    preferred_hard: list[float] = []
-    margin_terms: list[float] = []
-    for key in sorted(set(ref) & set(tied)):
+            tied[key] = (margin > 0, margin, max(correct) - min(correct))
+    paired = [k for k in ref if k in tied]
+    if not ref or not tied or not paired:
+        return TiesScore(math.nan, len(paired), dropped)
+    preferred, preferred_hard, margin_terms = [], [], []
+    for key in paired:
         _, margin_tied, spread = tied[key]
         hardest = min(ref[key][1], margin_tied)
-        if spread is None:
-            preferred.append(0.0)
-            preferred_hard.append(0.0)
-            margin_terms.append(0.0)
-            continue
         preferred.append(float(margin_tied > spread))
         preferred_hard.append(float(hardest > spread))
-        margin_terms.append(math.tanh(_ratio_current(hardest, spread) - 1))
-    if not preferred:
-        raise ValueError("no K is present as both ref:K and tied:K")
-    return (
-        0.30 * acc_tied
-        + 0.30 * acc_ref
+        margin_terms.append(_tanh_term(hardest, spread))
+    value = (
+        0.30 * float(np.mean([t[0] for t in tied.values()]))
+        + 0.30 * float(np.mean([r[0] for r in ref.values()]))
         + 0.20 * float(np.mean(preferred))
         + 0.20 * float(np.mean(preferred_hard))
         + 0.01 * float(np.mean(margin_terms))
     )
+    return TiesScore(value, len(paired), dropped)
+
+
+def rb2_ties_score(rows: Iterable[Mapping[str, Any]]) -> float:
+    """The Ties score alone (see `rb2_ties`); NaN when undefined."""
+    return rb2_ties(rows).value
 
 
 def rb2_overall(subset_scores: Mapping[str, float]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -493,6 +494,31 @@ def test_rb2_per_response_scores_use_official_rules() -> None:
     )
     assert m["Ties"].estimate.value == pytest.approx(expected)
     assert "overall" not in m  # four subsets are missing
+
+
+def test_scalar_exact_tie_is_wrong_and_rb2_notes_count_the_edge_cases() -> None:
+    """A scalar judge's exact score tie scores 0 under every tie policy (and is not a parse
+    failure); a NaN best-of-4 item gets 0 and is counted; a single-correct tied row is dropped
+    and counted; ref:07 pairs with tied:7."""
+    pairwise = get_benchmark("mini")
+    records = [scored("p1", "s", 0.5, 0.5), scored("p2", "s", 0.9, 0.1)]
+    for policy in ("half", "wrong"):
+        overall = by_name(score(pairwise, records, tie_policy=policy))["overall"]
+        assert overall.estimate.value == pytest.approx(0.5)
+        assert overall.parse_failures == 0
+    bench = get_benchmark("rewardbench2")
+    nan = float("nan")
+    recs = [scored(f"Focus/1|c0r{j}", "Focus", 0.9, s) for j, s in enumerate([nan, 0.1, 0.2])]
+    recs += [scored(f"Focus/2|c0r{j}", "Focus", 0.9, s) for j, s in enumerate([0.3, 0.1, 0.2])]
+    recs += [scored(f"Ties/ref:07|c0r{j}", "Ties", 0.8, s) for j, s in enumerate([0.1, 0.3])]
+    recs += [scored(f"Ties/tied:7|c{i}r0", "Ties", c, 0.2) for i, c in enumerate([0.7, 0.9])]
+    recs += [scored("Ties/tied:8|c0r0", "Ties", 0.7, 0.2)]
+    m = by_name(score(bench, recs))
+    assert m["Focus"].estimate.value == pytest.approx(0.5)
+    assert "1 items with a NaN score got 0" in m["Focus"].note
+    assert "1 tied rows with one correct answer dropped" in m["Ties"].note
+    # ref:07 margin 0.5; tied:7 margin 0.5, spread 0.2: every term holds, tanh(0.5 / 0.2 - 1)
+    assert m["Ties"].estimate.value == pytest.approx(1.0 + 0.01 * math.tanh(1.5))
 
 
 def test_rb2_end_to_end_with_random_judge(tmp_path: Path) -> None:

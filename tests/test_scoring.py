@@ -16,6 +16,7 @@ from rubric_arm.harness.scoring import (
     position_bias,
     rb2_best_of_n_item,
     rb2_overall,
+    rb2_ties,
     rb2_ties_score,
     rewardbench_scores,
     rmbench_domain_scores,
@@ -91,31 +92,63 @@ def test_rb2_ties_hand_example() -> None:
         {"id": "tied:2", "correct": [7, 7], "incorrect": [6]},  # margin 1, spread 0
         {"id": "ref:3", "correct": [4], "incorrect": [4]},  # margin 0
         {"id": "tied:3", "correct": [4, 4], "incorrect": [4]},  # margin 0, spread 0
-        {"id": "tied:4", "correct": [6], "incorrect": [2]},  # no ref:4, accuracy only
+        {"id": "tied:4", "correct": [6], "incorrect": [2]},  # one correct answer: dropped
     ]
     acc_ref = 1 / 3
-    acc_tied = 3 / 4
+    acc_tied = 2 / 3  # 3 > 0, 1 > 0, not 0 > 0 (tied:4 dropped)
     preferred = 2 / 3  # 3 > 2, 1 > 0, not 0 > 0
     preferred_hard = 1 / 3  # min 3 > 2, min -1 > 0 no, min 0 > 0 no
-    margin = (math.tanh(3 / 2 - 1) + math.tanh(-1 - 1) + math.tanh(0 - 1)) / 3
+    # K=2: min(-1, 1) / 0 = -inf -> tanh = -1 exactly; K=3: 0 / 0 = NaN -> 0
+    margin = (math.tanh(3 / 2 - 1) - 1.0 + 0.0) / 3
     expected = 0.3 * acc_tied + 0.3 * acc_ref + 0.2 * preferred + 0.2 * preferred_hard
     expected += 0.01 * margin
-    assert rb2_ties_score(rows) == pytest.approx(expected)
+    result = rb2_ties(rows)
+    assert result.value == pytest.approx(expected)
+    assert (result.paired, result.dropped_single_correct) == (3, 1)
+    assert rb2_ties_score(rows) == result.value
 
 
-def test_rb2_ties_spread_zero_positive_margin_and_missing_spread() -> None:
+def test_rb2_ties_edge_cases_match_upstream() -> None:
+    # spread 0 and a positive margin: the ratio is +inf, so the tanh term is exactly +1
     perfect = [
         {"id": "ref:7", "correct": [9], "incorrect": [1]},
         {"id": "tied:7", "correct": [7, 7], "incorrect": [5]},
     ]
-    assert rb2_ties_score(perfect) == pytest.approx(1.0)  # ratio sign(2) = 1 -> tanh(0) = 0
-    single = [
-        {"id": "ref:7", "correct": [9], "incorrect": [1]},
-        {"id": "tied:7", "correct": [7], "incorrect": [5]},
-    ]
-    assert rb2_ties_score(single) == pytest.approx(0.6)
-    with pytest.raises(ValueError):
+    assert rb2_ties_score(perfect) == pytest.approx(1.01)
+    # K compares as an integer
+    padded = [{**perfect[0], "id": "ref:07"}, perfect[1]]
+    assert rb2_ties(padded).paired == 1 and rb2_ties_score(padded) == pytest.approx(1.01)
+    # a tied row with one correct answer is dropped; nothing left is undefined (NaN), not 0
+    single = [perfect[0], {"id": "tied:7", "correct": [7], "incorrect": [5]}]
+    result = rb2_ties(single)
+    assert math.isnan(result.value) and result.dropped_single_correct == 1
+    # no K in both sets: undefined
+    apart = [perfect[0], {**perfect[1], "id": "tied:8"}]
+    assert math.isnan(rb2_ties_score(apart)) and rb2_ties(apart).paired == 0
+    with pytest.raises(ValueError, match="ref:K"):
         rb2_ties_score([{"id": "x:1", "correct": [1], "incorrect": [0]}])
+    with pytest.raises(ValueError, match="duplicate"):
+        rb2_ties_score([perfect[0], {**perfect[0], "id": "ref:007"}])
+
+
+def test_rb2_best_of_n_nan_score_gets_no_credit() -> None:
+    nan = float("nan")
+    assert rb2_best_of_n_item([nan], [0.1, 0.2, 0.3]) == 0.0
+    assert rb2_best_of_n_item([0.9], [nan, 0.2, 0.3]) == 0.0
+
+
+def test_rewardbench_scores_take_upstreams_results_dict() -> None:
+    upstream = {
+        "model": "org/some-rm",
+        "model_type": "Seq. Classifier",
+        "chat_template": None,
+        "alpacaeval-easy": 0.9,
+        "mt-bench-easy": 0.5,
+        "ref_model": None,
+    }
+    out = rewardbench_scores(upstream)
+    assert out["Chat"] == pytest.approx((100 * 0.9 + 28 * 0.5) / 128)
+    assert out["unknown"] == {}
 
 
 def test_rb2_overall() -> None:
