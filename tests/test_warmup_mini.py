@@ -340,3 +340,32 @@ def test_both_orders_setting_doubles_the_judge_rows_with_each_verdict_once() -> 
         assert {r["judgment"].rstrip()[-1] for r in twins} == {"A", "B"}
     with pytest.raises(InputError, match="sft_both_orders is for data.source mini"):
         load_config(configs / "tiny.yaml", parse_overrides(["--data.sft_both_orders", "true"]))
+
+
+def test_verdict_rows_hold_the_letter_alone_after_the_rest_of_the_trajectory() -> None:
+    from rubric_arm.trainer.config import load_config, parse_overrides
+    from rubric_arm.trainer.data import load_train_data
+    from rubric_arm.trainer.loop import phase_names
+
+    mini = Path(__file__).resolve().parent.parent / "configs" / "mini.yaml"
+    base = ["--data.sft_size", "12", "--data.sft_both_orders", "false"]
+    plain = load_train_data(load_config(mini, parse_overrides(base))).sft_judgments
+    add = load_train_data(
+        load_config(mini, parse_overrides([*base, "--data.sft_verdict_rows", "add"]))
+    ).sft_judgments
+    only = load_train_data(
+        load_config(mini, parse_overrides([*base, "--data.sft_verdict_rows", "only"]))
+    ).sft_judgments
+    assert add[: len(plain)] == plain and add[len(plain) :] == only and len(only) == 12
+    for full, verdict in zip(plain, only, strict=True):
+        assert verdict["judgment"] in (" A", " B")
+        assert verdict["prefix"] + verdict["judgment"] == full["judgment"].rstrip()
+        assert verdict["prefix"].endswith("Winner: Response")
+    from rubric_arm.templates import load_template
+    from rubric_arm.trainer.phases import sft_dataset
+
+    ds = sft_dataset(only[:1], load_template("judge"), "judge", lambda chat: "<prompt>")
+    assert ds[0]["prompt"] == "<prompt>" + only[0]["prefix"]
+    assert ds[0]["completion"] == only[0]["judgment"]
+    cfg = load_config(mini, parse_overrides(["--sft.generator.enabled", "false"]))
+    assert [n for n, _ in phase_names(cfg)][:2] == ["sft-judge", "cycle1-judge"]

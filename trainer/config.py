@@ -34,6 +34,13 @@ class DataConfig:
     # mini only: each warm-up judge row appears twice, once with the responses exchanged (and the
     # verdict with them), so the only thing that predicts the verdict is the responses' content.
     sft_both_orders: bool = False
+    # mini only: each warm-up judgment also as a row whose completion is the verdict letter alone
+    # (the rest of the trajectory is part of its prompt): in a 300-token trajectory the one token
+    # that decides the judgment otherwise carries 1/300 of the loss, and after one epoch SmolLM2
+    # gives the right letter only 0.5-0.7 of the probability even on its training rows.
+    # "add": these rows as well as the trajectories; "only": instead of them (for a judge that
+    # already had its warm-up, given as judge.model).
+    sft_verdict_rows: Literal["none", "add", "only"] = "none"
     keywords: int = 8  # synthetic task only
     words: int = 2  # synthetic task only
     judge_column: str | None = None  # OpenRubric-v2's judge-trajectory column (name undocumented)
@@ -60,6 +67,7 @@ class ModelConfig:
 class SFTPhaseConfig:
     """Stage I for one model (TRL SFTTrainer)."""
 
+    enabled: bool = True  # False: this model starts Stage II from its own weights (no warm-up)
     max_steps: int = -1
     num_train_epochs: float = 1.0
     learning_rate: float = 1e-5
@@ -197,10 +205,9 @@ class TrainConfig:
         """Fail at once, naming the field, on settings that cannot run."""
         if self.cycles < 1:
             raise InputError(f"cycles must be >= 1, got {self.cycles}")
-        if self.data.sft_both_orders and self.data.source != "mini":
-            raise InputError(
-                f"data.sft_both_orders is for data.source mini, not {self.data.source!r}"
-            )
+        for name in ("sft_both_orders", "sft_verdict_rows"):
+            if getattr(self.data, name) not in (False, "none") and self.data.source != "mini":
+                raise InputError(f"data.{name} is for data.source mini, not {self.data.source!r}")
         for role in ("generator", "judge"):
             g: GRPOPhaseConfig = getattr(self.grpo, role)
             where = f"grpo.{role}"

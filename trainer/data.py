@@ -57,8 +57,27 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
         if d.sft_both_orders:
             sft_pairs = [q for p in sft_pairs for q in (p, p.swapped())]
         rubrics, judgments = mini_warmup_rows(sft_pairs)
+        if d.sft_verdict_rows != "none":
+            verdicts = [verdict_row(r) for r in judgments]
+            judgments = verdicts if d.sft_verdict_rows == "only" else judgments + verdicts
         return TrainData(train, heldout, rubrics, judgments)
     return _openrubric_data(cfg)
+
+
+VERDICT_CUE = "Winner: Response"
+
+
+def verdict_row(row: dict[str, str]) -> dict[str, str]:
+    """A warm-up judge row whose completion is only the verdict letter (" A" / " B"); the
+    trajectory before it goes into `prefix`, which follows the rendered prompt."""
+    judgment = row["judgment"].rstrip()
+    cut = judgment.rindex(VERDICT_CUE) + len(VERDICT_CUE)
+    return {
+        **row,
+        "id": f"{row['id']}#verdict",
+        "prefix": judgment[:cut],
+        "judgment": judgment[cut:],
+    }
 
 
 def _cap(pairs: list[PreferencePair], n: int | None, seed: int) -> list[PreferencePair]:

@@ -62,7 +62,7 @@ def phase_names(cfg: TrainConfig) -> list[tuple[str, str]]:
     """(phase name, role) in run order; a joint cycle is one phase that trains both models."""
     names: list[tuple[str, str]] = []
     if cfg.sft.enabled:
-        names += [("sft-generator", "generator"), ("sft-judge", "judge")]
+        names += [(f"sft-{r}", r) for r in ROLES if getattr(cfg.sft, r).enabled]
     for c in range(1, cfg.cycles + 1):
         if cfg.schedule == "joint":
             names.append((f"cycle{c}-joint", "both"))

@@ -66,7 +66,8 @@ def sft_dataset(
     rows: list[dict[str, str]], template: Template, role: str, render: Callable[[Any], str]
 ) -> Dataset:
     """Prompt/completion text for TRL's SFTTrainer (loss on the completion only); `render` turns
-    the chat into the model's prompt exactly as the engines do, so training and inference match."""
+    the chat into the model's prompt exactly as the engines do, so training and inference match.
+    A row's optional `prefix` (the start of its own output) follows the rendered prompt."""
     out = []
     for r in rows:
         if role == "generator":
@@ -80,7 +81,7 @@ def sft_dataset(
                 response_b=r["response_b"],
             )
             target = r["judgment"]
-        out.append({"prompt": render(chat), "completion": target})
+        out.append({"prompt": render(chat) + r.get("prefix", ""), "completion": target})
     return Dataset.from_list(out)
 
 
