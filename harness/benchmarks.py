@@ -470,19 +470,20 @@ def _ties_estimate(
 ) -> tuple[Estimate, np.ndarray, scoring.TiesScore]:
     """The Ties formula with a bootstrap over prompts K (ref:K and tied:K resampled together)."""
     full = scoring.rb2_ties(rows)
-    by_key: dict[int | str, list[dict[str, Any]]] = defaultdict(list)
+    by_key: dict[int | str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for row in rows:
-        by_key[scoring.ties_key(row["id"])[1]].append(row)
+        kind, key = scoring.ties_key(row["id"])
+        by_key[key].append((kind, row))
     keys = sorted(by_key, key=str)
     rng = np.random.default_rng(seed)
     boot = np.empty(resamples)
     for b in range(resamples):
         picked = rng.integers(0, len(keys), len(keys))
-        sample = []
-        for n, k in enumerate(picked):
-            for row in by_key[keys[k]]:
-                kind = scoring.ties_key(row["id"])[0]
-                sample.append({**row, "id": f"{kind}:{n}"})
+        sample = [
+            {**row, "id": f"{kind}:{n}"}
+            for n, k in enumerate(picked)
+            for kind, row in by_key[keys[k]]
+        ]
         boot[b] = scoring.rb2_ties_score(sample)  # NaN: no K present as both ref and tied
     boot = boot[~np.isnan(boot)]
     low, high = (

@@ -86,7 +86,6 @@ class EngineRollouts:
         model = trainer.accelerator.unwrap_model(trainer.model)
         self.engine.use_weights(model)
         tokenizer = self.engine.tokenizer
-        self._eos = tokenizer.eos_token_id
         ids = tokenizer([g for g, _ in groups], add_special_tokens=False)["input_ids"]
         constraints = [self.constraint_for(g) if self.constraint_for else None for g, _ in groups]
         # seeded by the optimiser step (restored on resume) and the call within that step
@@ -134,8 +133,9 @@ class EngineRollouts:
         ended = c.finish_reason == "stop" and not (
             tokens and tokens[-1] in self.engine.stop_token_ids
         )
-        if ended and self._eos is not None:
-            tokens.append(self._eos)
+        eos = self.engine.tokenizer.eos_token_id
+        if ended and eos is not None:
+            tokens.append(eos)
             lps.append(None)
             self.stats.forced_tokens += 1
         out["completion_ids"].append(tokens)
