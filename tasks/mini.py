@@ -8,26 +8,14 @@ Options: -T split=train|heldout -T subsets=ifbench,easy-chat -T seed=0 -T order=
 
 from __future__ import annotations
 
+from typing import Any
+
 from inspect_ai import Task, task
 
-from rubric_arm.harness.inspect_tasks import benchmark_task
+from rubric_arm.harness.inspect_registry import file_task
 
 
 @task
-def mini(
-    split: str = "heldout",
-    subsets: str | None = None,
-    seed: int = 0,
-    order: str = "random",
-    tie_policy: str = "half",
-    data: str | None = None,
-) -> Task:
-    return benchmark_task(
-        "mini",
-        data=data,
-        split=split,
-        subsets=subsets,
-        seed=seed,
-        order=order,
-        tie_policy=tie_policy,
-    )
+def mini(**options: Any) -> Task:
+    """The packaged task `rubric_arm/mini` as a file of the checkout."""
+    return file_task("mini", options)

@@ -619,7 +619,7 @@ def test_logprob_judge_maps_orders_back(
 
 
 def test_stats_bench_writes_json_and_markdown(tmp_path: Path) -> None:
-    from rubric_arm.harness.bench_stats import run_stats_bench
+    from rubric_arm.reproduce.bench_stats import run_stats_bench
 
     result = run_stats_bench(tmp_path / "b.json", n=50, resamples=200)
     assert set(result["seconds"]) == {

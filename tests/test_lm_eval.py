@@ -1,4 +1,4 @@
-"""lm-eval: the registered rubric-arm model and tasks/lm_eval give the runner's accuracy."""
+"""lm-eval: the registered rubric-arm model and the packaged lm-eval tasks give the runner's accuracy."""
 
 from __future__ import annotations
 

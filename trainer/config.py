@@ -348,6 +348,36 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     return out
 
 
+def recipes_dir() -> Path:
+    """The folder of packaged recipes (the checkout's configs/, or its copy in a wheel)."""
+    import rubric_arm.recipes
+
+    return Path(rubric_arm.recipes.__file__).parent
+
+
+def recipe_names() -> list[str]:
+    """The names `--config` takes besides a path: `mini`, `policy-tiny`, `reproduce/table2-mini`."""
+    root = recipes_dir()
+    names = (p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+    return sorted(n for n in names if not n.startswith("accelerate/"))
+
+
+def resolve_recipe(path: str | Path) -> Path:
+    """A recipe file: `path` itself when it exists, else the packaged recipe of that name
+    (`mini`, `mini.yaml`, `configs/mini.yaml` from outside the checkout)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    name = p.as_posix().removeprefix("configs/").removesuffix(".yaml")
+    packaged = recipes_dir() / f"{name}.yaml"
+    if packaged.is_file():
+        return packaged
+    raise InputError(
+        f"config file {p} not found, and no packaged recipe is named {name!r} "
+        f"(packaged: {', '.join(recipe_names())})"
+    )
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -362,9 +392,7 @@ def load_config(
     run; `smoke=True` applies them (under the run name `<name>-smoke` unless one is given)."""
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"config file {p} not found")
+        p = resolve_recipe(path)
         try:
             loaded = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as exc:
