@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: setup demo test lint format bench models clean ablation-tiny train-mini downstream-mini \
 	reproduce-table2 reproduce-efficiency reproduce-position-bias reproduce-downstream \
-	update-baselines regress
+	update-baselines regress test-slow
 
 setup: $(STAMP)
 
@@ -68,6 +68,12 @@ format: setup
 test: lint
 	$(BIN)/pytest -q
 	$(BIN)/rubric-arm regress check
+
+# Whole training runs in subprocesses (the synthetic learning check, a two-process launch):
+# minutes each, so not part of `make test`; `rubric-arm regress check` there trains the tiny
+# recipe and gates its held-out accuracy.
+test-slow: setup
+	$(BIN)/pytest -q -m training
 
 regress: setup
 	$(BIN)/rubric-arm regress check

@@ -23,6 +23,16 @@ os.environ["RUBRIC_ARM_HOME"] = str(TEST_HOME)
 import importlib.util  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Property tests check behaviour, not speed: no deadline, and no health check that fails when
+# another job slows input generation down (the 2 cores here are often shared).
+settings.register_profile(
+    "rubric-arm",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("rubric-arm")
 
 
 @pytest.fixture(scope="session")

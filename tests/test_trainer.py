@@ -39,10 +39,12 @@ FAST = [
 ]  # fmt: skip
 
 
-def cli(*args: str, cwd: Path, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, cwd: Path, launcher: list[str] | None = None, timeout: float | None = 900
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
     cmd = (launcher or [sys.executable, "-m", "rubric_arm.cli"]) + ["train", *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 # ---- configs and plan ------------------------------------------------------------------------
@@ -483,6 +485,7 @@ def test_trainable_layers_and_cpu_bf16_train_only_the_top_layers(tmp_path: Path)
     assert bad.returncode != 0 and "trainable_layers must be in 1..4" in bad.stderr
 
 
+@pytest.mark.training
 def test_two_process_run_of_one_cycle(tmp_path: Path) -> None:
     launcher = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file",
@@ -504,9 +507,14 @@ def test_two_process_run_of_one_cycle(tmp_path: Path) -> None:
     assert out.stdout.count("phase cycle1-judge: done") == 1  # only the main process reports
 
 
+@pytest.mark.training
+@pytest.mark.timeout(0)
 def test_it_learns_the_synthetic_task(tmp_path: Path) -> None:
-    """SFT + alternating GRPO lifts held-out judge accuracy from chance to >= 0.80 (fixed seed)."""
-    out = cli("--config", str(TINY), "--eval", "--output_dir", str(tmp_path), cwd=tmp_path)
+    """SFT + alternating GRPO lifts held-out judge accuracy from chance to >= 0.80 (fixed seed).
+    No clock: on a loaded machine the run is slower, not wrong."""
+    out = cli(
+        "--config", str(TINY), "--eval", "--output_dir", str(tmp_path), cwd=tmp_path, timeout=None
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("heldout_accuracy=")
