@@ -1,6 +1,7 @@
-"""What the package's `inspect_ai` entry point loads: the `rubric-arm/<preset>` provider and one
-task per harness benchmark, so an installed package runs
-`inspect eval rubric_arm/mini --model rubric-arm/mini` with no task file."""
+"""What the package's `inspect_ai` entry point loads: the `rubric-arm/<preset>` provider, the
+`rubric_arm_grader` scorer and one task per harness benchmark, so an installed package runs
+`inspect eval rubric_arm/mini --model rubric-arm/mini` (or `inspect score <log> --scorer
+rubric_arm/rubric_arm_grader`) with no file of ours."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from inspect_ai import Task, task
 
-from rubric_arm.harness import inspect_provider  # noqa: F401 (registers rubric-arm/<preset>)
+from rubric_arm.harness import inspect_grader, inspect_provider  # noqa: F401 (registrations)
 from rubric_arm.harness.benchmarks import EVAL_BENCHMARKS
 from rubric_arm.harness.inspect_tasks import benchmark_task
 from rubric_arm.harness.winrate_task import winrate_task
