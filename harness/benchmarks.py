@@ -32,7 +32,7 @@ from rubric_arm.errors import InputError
 from rubric_arm.harness import scoring
 from rubric_arm.harness.stats import Estimate, bootstrap_ci, grouped_bootstrap_ci
 from rubric_arm.pipeline import random_order
-from rubric_arm.types import PreferencePair
+from rubric_arm.types import PreferencePair, flip
 
 TIE_POLICIES: dict[str, float] = {"half": 0.5, "wrong": 0.0}
 """Credit for a pair the judge gave no winner for (unparsed verdict, vote tie, prompt too long)."""
@@ -628,7 +628,7 @@ def score_judgebench(records: Sequence[dict[str, Any]], *, seed: int = 0, **_: A
         swapped_raw = verdicts.get("BA")
         # judgments store winners in the pair's own labels; judgebench_item wants the raw
         # verdict of the swapped prompt, i.e. mapped back.
-        swapped = None if swapped_raw is None else ("B" if swapped_raw == "A" else "A")
+        swapped = flip(swapped_raw)
         label = "A>B" if r["label"] == "A" else "B>A"
         by_source[str(r.get("subset"))].append(scoring.judgebench_item(fwd, swapped, label))
     metrics = [

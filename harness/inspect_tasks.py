@@ -33,7 +33,7 @@ from rubric_arm.harness.benchmarks import TIE_POLICIES
 from rubric_arm.harness.inspect_provider import PAIR_KEY
 from rubric_arm.pipeline import shown_orders
 from rubric_arm.templates import load_template
-from rubric_arm.types import PreferencePair, prompt_text
+from rubric_arm.types import PreferencePair, as_shown, prompt_text
 from rubric_arm.verdict import parse_winner
 
 
@@ -101,8 +101,8 @@ def pairwise_scorer(tie_policy: str = "half"):
         label = target.text
         value = credit if winner is None else float(winner == label)
         o = state.metadata.get("order", "AB")
-        original = winner if o == "AB" or winner is None else ("B" if winner == "A" else "A")
-        original_label = label if o == "AB" else ("B" if label == "A" else "A")
+        original = as_shown(winner, o)
+        original_label = as_shown(label, o)
         p_a = meta.get("p_a")
         if p_a is not None and o == "BA":
             p_a = round(1.0 - float(p_a), 6)

@@ -26,6 +26,7 @@ from rubric_arm.types import (
     PreferencePair,
     SamplingParams,
     Winner,
+    as_shown,
     prompt_text,
 )
 from rubric_arm.verdict import majority_vote
@@ -384,7 +385,7 @@ class LogprobJudge(Judge):
         out = [_base_record(p, order, seed) for p in pairs]
         for (k, o), (margin, n_tokens) in zip(jobs, margins, strict=True):
             shown = "A" if margin > 0 else "B" if margin < 0 else None
-            winner = shown if o == "AB" or shown is None else ("B" if shown == "A" else "A")
+            winner = as_shown(shown, o)
             shown_p_a = _sigmoid(margin)
             out[k]["judgments"].append(
                 {

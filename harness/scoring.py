@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rubric_arm.types import flip
 from rubric_arm.verdict import majority_vote as voting_winner  # noqa: F401  (re-export)
 
 Side = Literal["A", "B"]
@@ -276,7 +277,7 @@ def judgebench_item(
     if label not in ("A>B", "B>A"):
         raise ValueError(f"label must be 'A>B' or 'B>A', got {label!r}")
     truth = label[0]
-    unswapped = {"A": "B", "B": "A", None: None}[verdict_swapped]
+    unswapped = flip(verdict_swapped)
     total = 0
     for verdict in (verdict_forward, unswapped):
         if verdict is not None:

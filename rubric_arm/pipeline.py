@@ -29,6 +29,7 @@ from rubric_arm.types import (
     VerdictProbe,
     VerdictRule,
     Winner,
+    as_shown,
     prompt_text,
     validate_prompt,
 )
@@ -131,9 +132,7 @@ class Judgment:
         `label_probs` of the shown order) back to the pair's own labels. `direct` judges have no
         rubric, so only a parsed winner counts as well-formed."""
         verdict = parse_verdict(text, n_criteria)
-        winner = verdict.winner
-        if order == "BA" and winner is not None:
-            winner = "B" if winner == "A" else "A"
+        winner = as_shown(verdict.winner, order)
         p_a = None
         if label_probs and "A" in label_probs:
             shown = float(label_probs["A"])

@@ -13,7 +13,7 @@ from rubric_arm.engines.base import Engine
 from rubric_arm.errors import InputError
 from rubric_arm.pipeline import RubricARM, RubricResult, prompt_key
 from rubric_arm.rewards import prob_reward_vs_reference, reward_vs_reference
-from rubric_arm.types import Chat, Prompt, SamplingParams, Winner, validate_prompt
+from rubric_arm.types import Chat, Prompt, SamplingParams, Winner, flip, validate_prompt
 
 
 def completion_text(completion: Any) -> str:
@@ -276,6 +276,4 @@ class RubricARMReward:
 
 def _shown(winner: Winner | None) -> Winner | None:
     """A swapped-order verdict mapped back to original labels, put in the order it was shown."""
-    if winner is None:
-        return None
-    return "B" if winner == "A" else "A"
+    return flip(winner)

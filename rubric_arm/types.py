@@ -13,6 +13,22 @@ Message = dict[str, str]
 Chat = list[Message]
 Prompt = str | Chat
 Winner = Literal["A", "B"]
+Order = Literal["AB", "BA"]
+"""How a pair is shown to a judge: as stored (AB) or with the two responses exchanged (BA)."""
+
+
+def flip(label: Winner | None) -> Winner | None:
+    """The other response's label: A <-> B (None stays None). The one place the flip is written."""
+    if label is None:
+        return None
+    return "B" if label == "A" else "A"
+
+
+def as_shown(label: Winner | None, order: str) -> Winner | None:
+    """A label of the pair as it reads in the shown order, and back: the map is its own inverse."""
+    return label if order == "AB" else flip(label)
+
+
 CriterionKind = Literal["hard_rule", "principle"]
 Decoding = Literal["constrained", "free"]
 DECODINGS: tuple[str, ...] = ("constrained", "free")
@@ -150,7 +166,7 @@ class PreferencePair:
 
     def swapped(self) -> PreferencePair:
         """The same comparison with the two responses exchanged (and the label with them)."""
-        label = None if self.label is None else ("B" if self.label == "A" else "A")
+        label = flip(self.label)
         return PreferencePair(
             self.id,
             self.prompt,

@@ -35,7 +35,7 @@ from rubric_arm.trainer.diagnostics import GradientProbe
 from rubric_arm.trainer.phases import Phase, run_grpo, run_sft, sft_dataset
 from rubric_arm.trainer.rewards import GeneratorReward, JudgeReward
 from rubric_arm.trainer.rollouts import EngineRollouts
-from rubric_arm.types import Constraint, PreferencePair, SamplingParams, prompt_text
+from rubric_arm.types import Constraint, PreferencePair, SamplingParams, as_shown, prompt_text
 
 ROLES = ("generator", "judge")
 
@@ -242,7 +242,7 @@ class Trainer:
             if chat is None or pair.label is None:
                 skipped += 1
                 continue
-            shown = pair.label if o == "AB" else ("B" if pair.label == "A" else "A")
+            shown = as_shown(pair.label, o)
             prompt = view.render(chat)
             if grammars is not None:
                 fmt = self.templates["judge"].output_format(rr.rubric)

@@ -27,6 +27,7 @@ from rubric_arm.types import (
     PreferencePair,
     Rubric,
     Winner,
+    flip,
     prompt_text,
 )
 from rubric_arm.verdict import parse_verdict
@@ -426,7 +427,7 @@ def _if_decision(rules: Sequence[_HardRule], winner: Winner) -> str:
         "A": _passes([r.a for r in rules], "strict"),
         "B": _passes([r.b for r in rules], "strict"),
     }
-    loser: Winner = "B" if winner == "A" else "A"
+    loser: Winner = flip(winner)
     parts = [
         f"Response A passes {loose['A']} of {n} hard rules, Response B passes {loose['B']} of {n}."
     ]
@@ -489,7 +490,7 @@ def _chat_line(pair: PreferencePair, response: Winner) -> str:
 def judge_trajectory(pair: PreferencePair) -> str:
     """The judge's output for the pair in the exact format of prompts/judge.yaml."""
     winner = _require_label(pair)
-    loser: Winner = "B" if winner == "A" else "A"
+    loser: Winner = flip(winner)
     lines: dict[Winner, list[str]] = {"A": [], "B": []}
     if _is_chat(pair):
         gatekeeper = CHAT_PRINCIPLES[0]

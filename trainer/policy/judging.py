@@ -15,7 +15,7 @@ from rubric_arm.harness.judges import Judge, Record, RubricARMJudge, make_judge
 from rubric_arm.policy_reward import Comparison, RubricARMReward, Score, order_mean_p_a
 from rubric_arm.rewards import dpo_agreement, dpo_margin
 from rubric_arm.trainer.policy.config import RewardConfig
-from rubric_arm.types import PreferencePair, Prompt, SamplingParams, Winner
+from rubric_arm.types import PreferencePair, Prompt, SamplingParams, Winner, flip
 
 
 def build_judge(cfg: RewardConfig) -> Judge:
@@ -30,9 +30,7 @@ def order_verdicts(rec: Record) -> tuple[Winner | None, Winner | None]:
         forward, swapped = by_order.get("AB"), by_order.get("BA")
     else:
         forward = swapped = rec.get("winner")
-    if swapped is not None:
-        swapped = "B" if swapped == "A" else "A"
-    return forward, swapped
+    return forward, flip(swapped)
 
 
 def order_p_a(rec: Record) -> tuple[float | None, float | None]:
