@@ -204,7 +204,9 @@ class ScalarJudge(Judge):
         self.name = "scalar"
         path = resolve_model(model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            path, dtype=torch.float32, use_safetensors=True
+        )
         self.model.eval()
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = (

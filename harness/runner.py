@@ -24,6 +24,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rubric_arm.data.jsonl import ResumableWriter, changed_settings, read_results
+from rubric_arm.data.runfiles import RunLock, refuse_foreign
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import TIE_POLICIES, Metric, expand, get_benchmark, score
 from rubric_arm.harness.judges import (
@@ -36,6 +37,7 @@ from rubric_arm.harness.judges import (
     make_judge,
     package_versions,
 )
+from rubric_arm.pipeline import mark_rubric_reuse
 
 RUN_FORMAT = 1
 
@@ -116,8 +118,23 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _check_config(path: Path, config: dict[str, Any]) -> None:
-    if path.is_file():
+def data_fingerprint(bench: Any, data: str | None, split: str | None) -> str | None:
+    """The content hash of the data a run reads (a local file or folder; the packaged mini
+    suite), so an edited file is a change of settings; None for hub data (not on disk here)."""
+    from rubric_arm.data.runfiles import file_sha256
+
+    if data and "://" not in str(data) and Path(data).exists():
+        return file_sha256(data)
+    if bench.name == "mini" and not data:
+        from rubric_arm.data.mini import MINI_DIR
+
+        return file_sha256(MINI_DIR / f"{split or bench.default_split}.jsonl")
+    return None
+
+
+def _check_config(path: Path, config: dict[str, Any], *, has_records: bool) -> None:
+    """Refuse to resume under other settings; a folder with no record yet takes the new ones."""
+    if path.is_file() and has_records:
         diff = changed_settings(path, config)
         if diff:
             raise RubricArmError(
@@ -163,11 +180,31 @@ def run_eval(
     order = bench.orders or config.order
     records_path = out / "records.jsonl"
     config = config.resolved(judge)
+    lock = RunLock(records_path).acquire()
+    try:
+        return _run_locked(
+            config, out, bench, order, force=force, judge=judge, progress=progress, log=log
+        )
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    config: EvalConfig,
+    out: Path,
+    bench: Any,
+    order: str,
+    *,
+    force: bool,
+    judge: Judge | None,
+    progress: bool,
+    log: Callable[[str], None],
+) -> list[Metric]:
+    records_path = out / "records.jsonl"
     if force:
         for name in ("config.json", "records.jsonl", "metadata.json", "scores.json"):
             (out / name).unlink(missing_ok=True)
-    _check_config(out / "config.json", config.to_dict())
-
+    refuse_foreign(records_path, out / "config.json")
     items = bench.load(config.data, split=config.split)
     if config.limit:
         items = items[: config.limit]
@@ -183,12 +220,22 @@ def run_eval(
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise InputError(f"{config.benchmark}: pair id {dup!r} occurs more than once")
+    settings = {
+        **config.to_dict(),
+        "data_sha256": data_fingerprint(bench, config.data, config.split),
+    }
+    writer = ResumableWriter(records_path, chunk_size=config.chunk_size, expected_ids=ids)
+    resumable = writer.scan()
+    _check_config(out / "config.json", settings, has_records=resumable > 0)
 
     meta_path = out / "metadata.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     wall_before = float(meta.get("wall_seconds", 0.0))
     start = time.perf_counter()
-    with ResumableWriter(records_path, chunk_size=config.chunk_size, total=len(pairs)) as writer:
+    seen_rubrics: set[str] = set()
+    if resumable:
+        mark_rubric_reuse(read_results(records_path)[:resumable], seen_rubrics)
+    with writer.open():
         done = resumed_from = writer.done
         if done:
             log(f"resuming {out}: {done}/{len(pairs)} pairs already judged")
@@ -206,6 +253,7 @@ def run_eval(
             chunk = todo[k : k + config.chunk_size]
             assert judge is not None
             recs = judge.judge_pairs(chunk, order=order, seed=config.seed, desc="chunk")
+            mark_rubric_reuse(recs, seen_rubrics)
             writer.write_chunk(recs)
             bar.update(len(chunk))
         bar.close()

@@ -69,7 +69,7 @@ def winrate_samples(data: str | None = None, limit: int | None = None) -> list[S
             reference = row.get("output", row.get("reference"))
             if not isinstance(prompt, str) or not isinstance(reference, str):
                 raise InputError(
-                    f"{path} row {i}: needs instruction/prompt and output/reference text"
+                    f"{path}, line {i}: needs instruction/prompt and output/reference text"
                 )
             rows.append({"id": str(row.get("id", i)), "prompt": prompt, "reference": reference})
     rows = rows[:limit] if limit else rows

@@ -220,6 +220,17 @@ class JudgeRecord:
         }
 
 
+def mark_rubric_reuse(records: Sequence[dict[str, Any]], seen: set[str]) -> None:
+    """Set each written record's `rubric.cached` from the run itself: True where an earlier
+    record of the same run has the same rubric. The process's cache would say True for rubrics
+    a killed run generated before its last chunk reached disk, so a resumed file would differ."""
+    for rec in records:
+        rubric = rec.get("rubric")
+        if rubric:
+            rubric["cached"] = rubric["text"] in seen
+            seen.add(rubric["text"])
+
+
 class RubricARM:
     """A rubric generator and a judge used together as a pairwise reward model.
 
@@ -473,7 +484,7 @@ class RubricARM:
         for i, raw in enumerate(pairs):
             try:
                 row = raw.to_dict() if isinstance(raw, PreferencePair) else raw
-                pair = PreferencePair.from_dict(row, i)
+                pair = PreferencePair.from_dict(row, i, unit="row")
             except InputError as exc:
                 rid = raw.get("id", i) if isinstance(raw, dict) else i
                 records.append(self._record(str(rid), None, None, "invalid_input", error=str(exc)))

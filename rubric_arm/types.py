@@ -125,19 +125,23 @@ class PreferencePair:
         return None if group is None else str(group)
 
     @classmethod
-    def from_dict(cls, row: Any, index: int | None = None) -> PreferencePair:
-        """Validate one input row; errors name the row and the field."""
-        where = f"row {index}" if index is not None else "row"
+    def from_dict(cls, row: Any, line: int | None = None, *, unit: str = "line") -> PreferencePair:
+        """Validate one input row; errors name its line of the file (1-based) and the field. A
+        row without an id (missing or null) takes that number as id. `unit="row"` says the
+        number is a list index instead (rows given in memory)."""
+        where = f"{unit} {line}" if line is not None else "row"
         if not isinstance(row, dict):
             raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        rid = row.get("id", index)
+        rid = row.get("id")
+        if rid is None:
+            rid = line
         if rid is None:
             raise InputError(f"{where}: missing field 'id'")
         if not isinstance(rid, (str, int)) or isinstance(rid, bool):
             raise InputError(
                 f"{where}: field 'id' must be a string or an integer, got {type(rid).__name__}"
             )
-        where = f"row {index} (id {rid})" if index is not None else f"row id {rid}"
+        where = f"{unit} {line} (id {rid})" if line is not None else f"row id {rid}"
         if "prompt" not in row:
             raise InputError(f"{where}: missing field 'prompt'")
         prompt = validate_prompt(row["prompt"], f"{where}: field 'prompt'")

@@ -196,7 +196,7 @@ def test_file_mode_keeps_one_record_per_row_and_counts_bad_rows(tiny_model_path,
         "invalid_input",
         "invalid_input",
     ]
-    assert "row 1" in recs[1]["error"] and "response_b" in recs[1]["error"]
+    assert "line 2" in recs[1]["error"] and "response_b" in recs[1]["error"]
     assert "empty" in recs[3]["error"]
     assert "line 5" in recs[4]["error"]
     assert "invalid_input 3" in proc.stderr and "ok 2" in proc.stderr
@@ -215,7 +215,7 @@ def test_strict_stops_at_the_first_bad_row(tiny_model_path, tmp_path):
         "--output",
         str(tmp_path / "o.jsonl"),
     )
-    assert proc.returncode == 2 and "row 1" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "line 2" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def judge_file(src: Path, out: Path, chunk: int) -> list[str]:
@@ -246,19 +246,38 @@ def test_resume_after_partial_write_ends_with_the_same_file(tiny_model_path, tmp
     assert len(lines) == len(ROWS)
     broken = tmp_path / "broken.jsonl"
     broken.write_text("".join(lines[:4]) + lines[4][: len(lines[4]) // 2])
+    # what a killed run leaves beside its output
+    Path(f"{broken}.run.json").write_bytes(Path(f"{clean}.run.json").read_bytes())
     assert main(judge_file(src, broken, 3)) == 0
     assert broken.read_bytes() == clean.read_bytes()
 
 
-def test_resume_after_sigkill_ends_with_the_same_file(tiny_model_path, tmp_path):
-    src = write_rows(tmp_path / "in.jsonl", ROWS * 3)
+def _fresh_home(tmp_path: Path, name: str, models: Path) -> dict[str, str]:
+    """A RUBRIC_ARM_HOME with the test models but an empty rubric cache."""
+    home = tmp_path / name
+    home.mkdir()
+    (home / "models").symlink_to(models)
+    return {**os.environ, "RUBRIC_ARM_HOME": str(home)}
+
+
+@pytest.mark.parametrize("cache", [False, True], ids=["no-cache", "cache"])
+def test_resume_after_sigkill_ends_with_the_same_file(tiny_model_path, tmp_path, cache):
+    rows = [{**r, "id": f"{r['id']}-{k}"} for k in range(3) for r in ROWS]
+    src = write_rows(tmp_path / "in.jsonl", rows)
+    models = tiny_model_path.parent
+
+    def command(out: Path) -> list[str]:
+        args = [sys.executable, "-m", "rubric_arm.cli", *judge_file(src, out, 1)]
+        return args if not cache else [a for a in args if a != "--no-cache"]
+
     clean = tmp_path / "clean.jsonl"
-    assert run_cli(*judge_file(src, clean, 1)).returncode == 0
+    env = _fresh_home(tmp_path, "home-clean", models)
+    done = subprocess.run(command(clean), env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     killed = tmp_path / "killed.jsonl"
+    env = _fresh_home(tmp_path, "home-killed", models)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rubric_arm.cli", *judge_file(src, killed, 1)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -268,8 +287,8 @@ def test_resume_after_sigkill_ends_with_the_same_file(tiny_model_path, tmp_path)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = killed.read_text().count("\n")
-    assert 3 <= partial < len(ROWS) * 3, "the kill should land mid-run"
-    second = run_cli(*judge_file(src, killed, 1))
+    assert 3 <= partial < len(rows), "the kill should land mid-run"
+    second = subprocess.run(command(killed), env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     assert "resuming" in second.stderr
     assert killed.read_bytes() == clean.read_bytes()

@@ -50,14 +50,14 @@ def test_read_jsonl_reports_bad_lines(tmp_path: Path) -> None:
         b'{"id": 3, "text": "caf\xc3\xa9"}'
     )
     rows = list(read_jsonl(path))
-    assert [i for i, _ in rows] == [0, 1, 2, 3, 4]
+    assert [i for i, _ in rows] == [1, 3, 5, 6, 7]  # line numbers, as every message counts
     assert rows[0][1] == {"id": 1}
     assert rows[4][1] == {"id": 3, "text": "café"}
     bad = {i: str(obj) for i, obj in rows if isinstance(obj, InputError)}
-    assert set(bad) == {1, 2, 3}
-    assert f"{path}, line 3" in bad[1] and "not valid JSON" in bad[1]
-    assert f"{path}, line 5" in bad[2] and "expected a JSON object, got an array" in bad[2]
-    assert f"{path}, line 6" in bad[3] and "UTF-8" in bad[3]
+    assert set(bad) == {3, 5, 6}
+    assert f"{path}, line 3" in bad[3] and "not valid JSON" in bad[3]
+    assert f"{path}, line 5" in bad[5] and "expected a JSON object, got an array" in bad[5]
+    assert f"{path}, line 6" in bad[6] and "UTF-8" in bad[6]
 
 
 def test_read_jsonl_missing_file_fails_at_once(tmp_path: Path) -> None:

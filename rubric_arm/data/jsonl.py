@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -53,7 +53,7 @@ def _parse_line(raw: bytes, where: str) -> dict[str, Any] | InputError:
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
-    """Yield (index among non-blank lines, object) per line; a bad line yields an InputError.
+    """Yield (line number from 1, object) per non-blank line; a bad line yields an InputError.
 
     Bad lines are returned rather than raised so that the caller can record them and go on.
     A missing file raises RubricArmError at once, before iteration starts.
@@ -62,15 +62,13 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | InputEr
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
-    index = 0
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, 1):
             if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
                 continue
-            yield index, _parse_line(raw, f"{path}, line {line_no}")
-            index += 1
+            yield line_no, _parse_line(raw, f"{path}, line {line_no}")
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
@@ -120,17 +118,28 @@ class ResumableWriter:
     Every chunk but the last must hold exactly `chunk_size` records, so that the lines
     on disk always split into whole chunks; `done` says how many rows to skip on resume.
     With `total` (the number of input rows), a file holding all `total` records is complete
-    even when its last chunk is short, so a finished run is read back, not redone.
+    even when its last chunk is short, so a finished run is read back, not redone. With
+    `expected_ids` (the id of every input row, in order), each record on disk must be the
+    record of its row: anything else is refused, naming the line, before a byte is changed.
     """
 
-    def __init__(self, path: str | Path, *, chunk_size: int, total: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        chunk_size: int,
+        total: int | None = None,
+        expected_ids: Sequence[str] | None = None,
+    ) -> None:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise InputError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
         self.path = Path(path)
         self.chunk_size = chunk_size
-        self.total = total
+        self.total = total if total is not None or expected_ids is None else len(expected_ids)
+        self.expected_ids = None if expected_ids is None else [str(i) for i in expected_ids]
         self._fh: IO[bytes] | None = None
         self._done: int | None = None
+        self._prefix: tuple[int, int] | None = None
         self._short_written = False
 
     @property
@@ -140,26 +149,51 @@ class ResumableWriter:
             raise RuntimeError("ResumableWriter.done is known only after open()")
         return self._done
 
+    def _refuse(self, line_no: int, why: str) -> RubricArmError:
+        return RubricArmError(
+            f"cannot resume: {self.path}, line {line_no}: {why}; nothing was changed (delete or "
+            "move the file to start the run over)"
+        )
+
+    def _check_record(self, obj: dict[str, Any] | InputError, line_no: int) -> None:
+        if isinstance(obj, InputError):
+            raise self._refuse(line_no, str(obj).split(": ", 1)[-1])
+        if self.expected_ids is None:
+            return
+        if line_no > len(self.expected_ids):
+            raise self._refuse(
+                line_no, f"more records than the {len(self.expected_ids)} input rows"
+            )
+        want = self.expected_ids[line_no - 1]
+        if "id" not in obj:
+            raise self._refuse(line_no, f"not a result record (no id; expected {want!r})")
+        if str(obj["id"]) != want:
+            raise self._refuse(line_no, f"the record of {obj['id']!r}, expected {want!r}")
+
+    def scan(self) -> int:
+        """Rows whose records are on disk in whole chunks, read without changing the file; a
+        damaged or foreign line is refused here, naming it."""
+        if self._prefix is None:
+            self._prefix = (0, 0)
+            if self.path.exists():
+                if not self.path.is_file():
+                    raise RubricArmError(f"results path {self.path} is not a file")
+                self._prefix = self._complete_prefix()
+        return self._prefix[0]
+
     def _complete_prefix(self) -> tuple[int, int]:
         """(rows, bytes) of the whole chunks at the start of the existing file."""
         rows = size = lines = pos = 0
-        error: InputError | None = None
         with open(self.path, "rb") as fh:
             for line_no, raw in enumerate(fh, 1):
                 if not raw.endswith(b"\n"):
                     break
                 pos += len(raw)
                 lines += 1
-                obj = _parse_line(raw, f"{self.path}, line {line_no}")
-                if error is None and isinstance(obj, InputError):
-                    error = obj
+                self._check_record(_parse_line(raw, f"{self.path}, line {line_no}"), line_no)
                 if lines % self.chunk_size == 0:
-                    if error is not None:
-                        raise RubricArmError(
-                            f"cannot resume: {error}; delete the file to start the run over"
-                        )
                     rows, size = lines, pos
-        if self.total is not None and lines == self.total and error is None:
+        if self.total is not None and lines == self.total:
             rows, size = lines, pos
         return rows, size
 
@@ -168,13 +202,11 @@ class ResumableWriter:
         if self._fh is not None:
             return self
         created = not self.path.exists()
-        rows = 0
+        rows = self.scan()
         if created:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         else:
-            if not self.path.is_file():
-                raise RubricArmError(f"results path {self.path} is not a file")
-            rows, size = self._complete_prefix()
+            size = self._prefix[1] if self._prefix else 0
             if size < self.path.stat().st_size:
                 with open(self.path, "r+b") as fh:
                     fh.truncate(size)

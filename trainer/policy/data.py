@@ -84,8 +84,8 @@ def _file_prompts(path: str) -> list[Prompt]:
         if isinstance(row, InputError):
             raise row
         if "prompt" not in row:
-            raise InputError(f"{file} row {i}: no `prompt` field")
-        prompts.append(validate_prompt(row["prompt"], f"{file} row {i}: prompt"))
+            raise InputError(f"{file}, line {i}: no `prompt` field")
+        prompts.append(validate_prompt(row["prompt"], f"{file}, line {i}: prompt"))
     return prompts
 
 

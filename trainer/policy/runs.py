@@ -95,7 +95,8 @@ class PolicyRun:
 
         hw = self.cfg.hardware
         dtype = torch.bfloat16 if hw.bf16 and not hw.use_cpu else torch.float32
-        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype), load_tokenizer(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True)
+        return model, load_tokenizer(path)
 
     def _engine(self, path: Path, batch_size: int) -> Any:
         from rubric_arm.engines.transformers_engine import TransformersEngine
