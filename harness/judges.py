@@ -601,11 +601,62 @@ def _coerce(value: str) -> Any:
     return value
 
 
+_ARM_OPTIONS = frozenset(
+    {
+        "preset", "votes", "cache", "max_context", "judge_max_tokens", "temperature", "top_p",
+        "generator", "judge", "engine", "generator_template", "judge_template", "decoding",
+        "verdict", "max_rubric_items",
+    }
+)  # fmt: skip
+JUDGE_OPTIONS: dict[str, frozenset[str]] = {
+    "rubric-arm": _ARM_OPTIONS,
+    "prompted-rubric": (_ARM_OPTIONS - {"generator", "judge"}) | {"model"},
+    "direct": (_ARM_OPTIONS - {"generator", "judge", "judge_template"}) | {"model", "template"},
+    "direct-logprob": frozenset(
+        {"model", "template", "batch_size", "max_response_tokens", "verdict"}
+    ),
+    "scalar": frozenset({"model", "batch_size", "max_length"}),
+    "random": frozenset(),
+}
+"""The -J options each judge takes; any other key is refused, not ignored."""
+
+_COUNTS = frozenset(
+    {"votes", "max_context", "judge_max_tokens", "max_rubric_items", "batch_size", "max_length",
+     "max_response_tokens"}
+)  # fmt: skip
+_FRACTIONS = frozenset({"temperature", "top_p"})
+
+
+def check_judge_args(name: str, args: dict[str, Any]) -> None:
+    """Unknown keys, and numbers out of range or of the wrong type, fail naming the key."""
+    known = JUDGE_OPTIONS.get(name)
+    if known is not None:
+        unknown = sorted(set(args) - known)
+        if unknown:
+            raise InputError(
+                f"judge {name!r} takes no option {', '.join(unknown)}; it takes: "
+                f"{', '.join(sorted(known)) or 'none'}"
+            )
+    for key, value in args.items():
+        if key in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InputError(f"-J {key} must be an integer >= 1, got {value!r}")
+        if key in _FRACTIONS and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise InputError(f"-J {key} must be a finite number >= 0, got {value!r}")
+
+
 def make_judge(name: str, args: dict[str, Any] | None = None, *, votes: int = 1) -> Judge:
     """Build a registered judge; votes > 1 wraps it in voting@k (sampled LLM judges vote in-call)."""
     if name not in JUDGES:
         raise InputError(f"unknown judge {name!r}; known: {', '.join(JUDGES)}")
+    if isinstance(votes, bool) or not isinstance(votes, int) or votes < 1:
+        raise InputError(f"votes must be an integer >= 1, got {votes!r}")
     args = dict(args or {})
+    check_judge_args(name, args)
     judge_switches(name, args)
     if votes > 1 and name in ("rubric-arm", "prompted-rubric", "direct"):
         judge = JUDGES[name][0](args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -47,13 +48,37 @@ def _add_model_options(p: argparse.ArgumentParser, *, verdict: bool = True) -> N
     g.add_argument("--engine", choices=["transformers", "vllm"], help="generation backend")
     g.add_argument("--generator-template", help="built-in template name or a template file")
     g.add_argument("--judge-template", help="built-in template name or a template file")
-    g.add_argument("--rubric-max-tokens", type=int, help="max new tokens for a rubric")
-    g.add_argument("--judge-max-tokens", type=int, help="max new tokens for a judgment")
-    g.add_argument("--temperature", type=float, help="judge sampling temperature (0 = greedy)")
-    g.add_argument("--top-p", type=float, help="judge nucleus sampling")
-    g.add_argument("--max-context", type=int, help="cap on prompt + generation tokens")
+    g.add_argument("--rubric-max-tokens", type=at_least_one, help="max new tokens for a rubric")
+    g.add_argument("--judge-max-tokens", type=at_least_one, help="max new tokens for a judgment")
+    g.add_argument(
+        "--temperature", type=finite_nonnegative, help="judge sampling temperature (0 = greedy)"
+    )
+    g.add_argument("--top-p", type=finite_nonnegative, help="judge nucleus sampling")
+    g.add_argument("--max-context", type=at_least_one, help="cap on prompt + generation tokens")
     g.add_argument("--no-cache", action="store_true", help="bypass the persistent rubric cache")
     _add_switches(g, verdict=verdict)
+
+
+def at_least_one(text: str) -> int:
+    """argparse type: an integer >= 1 (limits, votes, chunk sizes, token budgets)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def finite_nonnegative(text: str) -> float:
+    """argparse type: a finite number >= 0 (temperatures, top-p)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 def _build(args: argparse.Namespace):
@@ -186,60 +211,107 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return _judge_file(args)
 
 
+def _row_ids(rows: list[tuple[int, Any]]) -> list[str]:
+    """The id of every input row (its line number when it has none); duplicates are refused."""
+    ids, first = [], {}
+    for line, row in rows:
+        rid = row.get("id") if isinstance(row, dict) else None
+        rid = str(line if rid is None else rid)
+        if rid in first:
+            raise InputError(
+                f"id {rid!r} occurs on line {first[rid]} and on line {line}: every row needs its "
+                "own id"
+            )
+        first[rid] = line
+        ids.append(rid)
+    return ids
+
+
+def _quiet(arm: Any) -> None:
+    """--quiet: no progress bars from the engines or from transformers' weight loading."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    for engine in (arm.generator_engine, arm.judge_engine):
+        if hasattr(engine, "progress"):
+            engine.progress = False
+
+
 def _judge_file(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from rubric_arm.data.jsonl import ResumableWriter, read_jsonl
-    from rubric_arm.pipeline import JudgeRecord
+    from rubric_arm.data.runfiles import RunLock, refuse_foreign, refuse_same_file
+    from rubric_arm.pipeline import JudgeRecord, mark_rubric_reuse
     from rubric_arm.types import PreferencePair
 
+    output, manifest_path = Path(args.output), Path(f"{args.output}.run.json")
+    refuse_same_file(args.input, output, source_flag="--input", output_flag="--output")
     rows = list(read_jsonl(args.input))
     if not rows:
         raise InputError(f"{args.input}: no rows")
-    arm = _build(args)
-    order = args.order or "random"
-    manifest = _run_manifest(args, arm, order)
-    with ResumableWriter(args.output, chunk_size=args.chunk_size, total=len(rows)) as writer:
-        start = writer.done
-        _check_manifest(Path(f"{args.output}.run.json"), manifest, resuming=start > 0)
+    ids = _row_ids(rows)
+    with RunLock(output):
+        refuse_foreign(output, manifest_path)
+        writer = ResumableWriter(output, chunk_size=args.chunk_size, expected_ids=ids)
+        start = writer.scan()
+        arm = _build(args)
+        if args.quiet:
+            _quiet(arm)
+        order = args.order or "random"
+        manifest = _run_manifest(args, arm, order)
+        _check_manifest(manifest_path, manifest, resuming=start > 0)
+        seen_rubrics: set[str] = set()
         if start:
-            print(f"resuming: {start}/{len(rows)} rows already in {args.output}", file=sys.stderr)
-        bar = tqdm(total=len(rows), initial=start, desc="pairs", unit="pair", disable=args.quiet)
-        started, generated = time.perf_counter(), 0
-        for lo in range(start, len(rows), args.chunk_size):
-            chunk = rows[lo : lo + args.chunk_size]
-            records: list[dict[str, Any] | None] = [None] * len(chunk)
-            todo, positions = [], []
-            for k, (idx, row) in enumerate(chunk):
-                try:
-                    if isinstance(row, InputError):
-                        raise row
-                    if isinstance(row, dict):
-                        row = {**row, "id": row.get("id", idx)}
-                    todo.append(PreferencePair.from_dict(row, idx))
-                    positions.append(k)
-                except InputError as exc:
-                    if args.strict:
-                        raise
-                    rid = str(row.get("id", idx)) if isinstance(row, dict) else str(idx)
-                    records[k] = JudgeRecord(
-                        rid, None, None, "invalid_input", error=str(exc)
-                    ).to_dict(timings=False)
-            if todo:
-                out = arm.judge(
-                    todo, order=order, votes=args.votes, seed=args.seed, desc=f"judge rows {lo}+"
-                )
-                for k, rec in zip(positions, out, strict=False):
-                    records[k] = rec.to_dict(timings=False)
-                    generated += sum(j.completion_tokens for j in rec.judgments)
-                    if rec.rubric and not rec.rubric["cached"]:
-                        generated += rec.rubric["completion_tokens"]
-                with open(f"{args.output}.timings.jsonl", "a", encoding="utf-8") as log:
-                    for rec in out:
-                        log.write(json.dumps(rec.timings()) + "\n")
-            writer.write_chunk([r for r in records if r is not None])
-            bar.update(len(chunk))
-        bar.close()
+            from rubric_arm.data.jsonl import read_results
+
+            mark_rubric_reuse(read_results(output)[:start], seen_rubrics)
+        with writer.open():
+            if start:
+                print(f"resuming: {start}/{len(rows)} rows already in {output}", file=sys.stderr)
+            bar = tqdm(
+                total=len(rows), initial=start, desc="pairs", unit="pair", disable=args.quiet
+            )
+            started, generated = time.perf_counter(), 0
+            for lo in range(start, len(rows), args.chunk_size):
+                chunk = rows[lo : lo + args.chunk_size]
+                records: list[dict[str, Any] | None] = [None] * len(chunk)
+                todo, positions = [], []
+                for k, (line, row) in enumerate(chunk):
+                    try:
+                        if isinstance(row, InputError):
+                            raise row
+                        if isinstance(row, dict):
+                            row = {**row, "id": ids[lo + k]}
+                        todo.append(PreferencePair.from_dict(row, line))
+                        positions.append(k)
+                    except InputError as exc:
+                        if args.strict:
+                            raise
+                        records[k] = JudgeRecord(
+                            ids[lo + k], None, None, "invalid_input", error=str(exc)
+                        ).to_dict(timings=False)
+                if todo:
+                    out = arm.judge(
+                        todo,
+                        order=order,
+                        votes=args.votes,
+                        seed=args.seed,
+                        desc=f"judge rows {lo}+",
+                    )
+                    for k, rec in zip(positions, out, strict=False):
+                        records[k] = rec.to_dict(timings=False)
+                        generated += sum(j.completion_tokens for j in rec.judgments)
+                        if rec.rubric and not rec.rubric["cached"]:
+                            generated += rec.rubric["completion_tokens"]
+                    with open(f"{output}.timings.jsonl", "a", encoding="utf-8") as log:
+                        for rec in out:
+                            log.write(json.dumps(rec.timings()) + "\n")
+                done = [r for r in records if r is not None]
+                mark_rubric_reuse(done, seen_rubrics)
+                writer.write_chunk(done)
+                bar.update(len(chunk))
+            bar.close()
     seconds = time.perf_counter() - started
     print(
         f"this run: {len(rows) - start} rows in {seconds:.1f} s; {generated} tokens generated "
@@ -487,6 +559,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from rubric_arm.harness.serve import ServeLimits, serve
 
     judge_args = parse_judge_args(args.judge_arg or [])
+    if args.preset is not None:
+        given = judge_args.get("preset")
+        if given is not None and given != args.preset:
+            raise InputError(f"--preset {args.preset} and -J preset={given} disagree: give one")
+        judge_args["preset"] = args.preset
     for key in ("decoding", "verdict"):
         if getattr(args, key, None) is not None:
             judge_args[key] = getattr(args, key)
@@ -536,9 +613,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="JSONL of {id, prompt, response_a, response_b, label?, subset?}")
     p.add_argument("--output", help="JSONL of per-pair records; rerun to resume after a kill")
     p.add_argument("--order", choices=["random", "both", "as_given"])
-    p.add_argument("--votes", type=int, help="judge samples per order (voting@k)")
+    p.add_argument("--votes", type=at_least_one, help="judge samples per order (voting@k)")
     p.add_argument("--seed", type=int, default=0, help="seed for order randomisation and sampling")
-    p.add_argument("--chunk-size", type=int, default=32, help="pairs per batched engine call")
+    p.add_argument(
+        "--chunk-size", type=at_least_one, default=32, help="pairs per batched engine call"
+    )
     p.add_argument("--strict", action="store_true", help="stop at the first bad row")
     p.add_argument("--json", action="store_true", help="single pair: print the record as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -551,9 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["engine", "decoding", "stats", "serve", "harness", "train", "rollouts", "summary"],
     )
     p.add_argument("--model", default="smollm2-135m-instruct")
-    p.add_argument("--prompts", type=int, default=16)
-    p.add_argument("--pairs-per-prompt", type=int, default=4)
-    p.add_argument("--judge-max-tokens", type=int, default=None)
+    p.add_argument("--prompts", type=at_least_one, default=16)
+    p.add_argument("--pairs-per-prompt", type=at_least_one, default=4)
+    p.add_argument("--judge-max-tokens", type=at_least_one, default=None)
     p.add_argument("--output", default=None, help="default reports/bench_<what>.json")
     p.set_defaults(func=cmd_bench)
 
@@ -575,10 +654,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", help="local .jsonl/.parquet in the benchmark's schema (default: hub / built-in)"
     )
     p.add_argument("--split", help="dataset split (default: the benchmark's standard one)")
-    p.add_argument("--limit", type=int, help="first N items only")
+    p.add_argument("--limit", type=at_least_one, help="first N items only")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.add_argument("--order", default="random", choices=["random", "both", "as_given"])
-    p.add_argument("--votes", type=int, default=1, help="voting@k")
+    p.add_argument("--votes", type=at_least_one, default=1, help="voting@k")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--tie-policy",
@@ -593,7 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pairwise protocol for best-of-n items",
     )
     p.add_argument(
-        "--chunk-size", type=int, default=32, help="pairs per batched call (fixed per run)"
+        "--chunk-size", type=at_least_one, default=32, help="pairs per batched call (fixed per run)"
     )
     _add_switches(p.add_argument_group("judge switches (rubric-arm, prompted-rubric, direct)"))
     p.add_argument("--force", action="store_true", help="start the run folder over")
@@ -619,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["build-mini", "build-pairs"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="first N source prompts (quick builds)")
+    p.add_argument("--limit", type=at_least_one, help="first N source prompts (quick builds)")
     p.add_argument(
         "--out", help="build-mini: output folder (default: the package's suite); build-pairs: JSONL"
     )
@@ -638,10 +717,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--engine", default="transformers", help="engine for the policy and verifier (vllm on GPU)"
     )
-    g.add_argument("--samples", type=int, default=2, help="responses per prompt")
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--max-new-tokens", type=int, default=1024)
+    g.add_argument("--samples", type=at_least_one, default=2, help="responses per prompt")
+    g.add_argument("--temperature", type=finite_nonnegative, default=1.0)
+    g.add_argument("--top-p", type=finite_nonnegative, default=0.95)
+    g.add_argument("--max-new-tokens", type=at_least_one, default=1024)
     g.add_argument(
         "--verifier-model", help="LLM that answers InfoBench / FollowBench yes/no questions"
     )
@@ -674,13 +753,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--judge", default="rubric-arm", help="rubric-arm, prompted-rubric or direct")
     p.add_argument(
+        "--preset",
+        help=f"one of: {', '.join(PRESETS)} (default: mini); the same as -J preset=NAME",
+    )
+    p.add_argument(
         "-J", "--judge-arg", action="append", metavar="KEY=VALUE", help="e.g. preset=mini"
     )
     p.add_argument("--host", default="127.0.0.1", help="default loopback only")
     p.add_argument("--port", type=int, default=8321)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-items", type=int, default=256, help="pairs or prompts per request")
-    p.add_argument("--max-queue", type=int, default=64, help="requests waiting; more get 503")
+    p.add_argument(
+        "--max-items", type=at_least_one, default=256, help="pairs or prompts per request"
+    )
+    p.add_argument(
+        "--max-queue", type=at_least_one, default=64, help="requests waiting; more get 503"
+    )
     _add_switches(p)
     p.set_defaults(func=cmd_serve)
 

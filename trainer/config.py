@@ -8,6 +8,7 @@ and any field can be overridden on the command line with its dotted path
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -105,6 +106,39 @@ class GRPOPhaseConfig:
     rollout_decoding: Literal["free", "constrained"] = "free"
     # constrained engine rollouts: leave grammar-forced tokens out of the loss (see rollouts.py)
     mask_forced_tokens: bool = True
+
+
+_POSITIVE = ("learning_rate", "num_train_epochs", "temperature", "top_p")
+_AT_LEAST_ONE = (
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "max_completion_length",
+    "max_prompt_tokens",
+)
+_NON_NEGATIVE = ("warmup_ratio", "epsilon", "epsilon_high", "beta")
+
+
+def check_phase_numbers(phase: Any, where: str) -> None:
+    """Numbers a phase cannot run with (a negative learning rate, a batch of 0, NaN) fail here,
+    naming the field, before any folder or model is touched."""
+    for name in (*_POSITIVE, *_AT_LEAST_ONE, *_NON_NEGATIVE):
+        if not hasattr(phase, name):
+            continue
+        value = getattr(phase, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"{where}.{name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise InputError(f"{where}.{name} must be finite, got {value}")
+        if name in _POSITIVE and value <= 0:
+            raise InputError(f"{where}.{name} must be > 0, got {value}")
+        if name in _AT_LEAST_ONE and value < 1:
+            raise InputError(f"{where}.{name} must be >= 1, got {value}")
+        if name in _NON_NEGATIVE and value < 0:
+            raise InputError(f"{where}.{name} must be >= 0, got {value}")
+    steps = getattr(phase, "max_steps", -1)
+    if isinstance(steps, bool) or not isinstance(steps, int) or (steps < 1 and steps != -1):
+        raise InputError(f"{where}.max_steps must be -1 (not set) or >= 1, got {steps!r}")
 
 
 @dataclass
@@ -205,6 +239,9 @@ class TrainConfig:
         """Fail at once, naming the field, on settings that cannot run."""
         if self.cycles < 1:
             raise InputError(f"cycles must be >= 1, got {self.cycles}")
+        for role in ("generator", "judge"):
+            check_phase_numbers(getattr(self.sft, role), f"sft.{role}")
+            check_phase_numbers(getattr(self.grpo, role), f"grpo.{role}")
         for name in ("sft_both_orders", "sft_verdict_rows"):
             if getattr(self.data, name) not in (False, "none") and self.data.source != "mini":
                 raise InputError(f"data.{name} is for data.source mini, not {self.data.source!r}")

@@ -104,6 +104,8 @@ class Trainer:
                 for k in set(before) | set(current)
                 if k != "eval" and before.get(k) != current.get(k)
             )
+            if changed and not self.done()["phases"]:
+                changed = []  # nothing was trained under the old settings: the folder is free
             if not changed and before != current and self.state_.is_main_process:
                 saved.write_text(json.dumps(current, indent=2, sort_keys=True))
                 (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
