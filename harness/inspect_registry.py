@@ -5,6 +5,7 @@ rubric_arm/rubric_arm_grader`) with no file of ours."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -22,26 +23,12 @@ def task_name(benchmark: str) -> str:
 
 
 def _benchmark_task(benchmark: str) -> Callable[..., Task]:
-    def make(
-        data: str | None = None,
-        split: str | None = None,
-        subsets: str | None = None,
-        seed: int = 0,
-        order: str = "random",
-        tie_policy: str = "half",
-        protocol: str = "all_pairs",
-    ) -> Task:
-        return benchmark_task(
-            benchmark,
-            data=data,
-            split=split,
-            subsets=subsets,
-            seed=seed,
-            order=order,
-            tie_policy=tie_policy,
-            protocol=protocol,
-        )
+    def make(**options: Any) -> Task:
+        return benchmark_task(benchmark, **options)
 
+    # Inspect reads a task's options from its signature: benchmark_task's, less `benchmark`.
+    params = list(inspect.signature(benchmark_task).parameters.values())[1:]
+    make.__signature__ = inspect.Signature(params, return_annotation=Task)  # type: ignore[attr-defined]
     make.__name__ = make.__qualname__ = task_name(benchmark)
     make.__doc__ = (
         f"{EVAL_BENCHMARKS[benchmark].description}, judged pairwise and scored with the harness's "

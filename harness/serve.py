@@ -1,12 +1,15 @@
 """`rubric-arm serve`: the judge as an HTTP service that any RL framework can call.
 
 Endpoints: POST /rubric, /compare (pairs, both orders by default), /reward (completions vs
-references, the paper's {0, 0.5, 1}), /tokenize, an OpenAI-compatible /v1/chat/completions and
-/v1/models for the two underlying models, GET /health. Requests that arrive together are merged
-into one engine call by a single worker thread (the models are not thread-safe, and batching is
-where the throughput is). Bad requests get a 4xx naming the field; request size, items per
-request and queue length are bounded (413 / 422 / 503); an engine failure answers 500 and the
-server goes on.
+references, the paper's {0, 0.5, 1}), /tokenize, GET /health, and OpenAI-compatible
+/v1/chat/completions, /v1/models and /v1/models/{id} for the two underlying models ("generator"
+and "judge"), usable from the official `openai` client (see `build_app`'s chat handler for
+what is and is not supported). Requests that arrive together are merged into one engine call
+by a single worker thread (the models are not thread-safe, and batching is where the
+throughput is). Bad requests get a 4xx naming the field (non-finite numbers included); request
+size (counted on the bytes read, whatever the transfer encoding), items per request and queue
+length are bounded (413 / 422 / 503); an engine failure answers 500 and the server goes on.
+Errors have OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
 
 /compare and /reward take an optional `decoding` ("constrained" | "free"; default: the served
 pipeline's own). Requests merge only with requests of the same decoding; the other decoding is
@@ -19,6 +22,8 @@ engine reads one); /reward answers with the `decoding` it used.
 handlers' annotations at runtime, and those models are local to `build_app`.)
 """
 
+import json
+import math
 import queue
 import re
 import threading
@@ -147,15 +152,176 @@ def _parser_message(exc: Exception) -> str:
     return re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", first)
 
 
+def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape; `code` stays the HTTP status (this server's earlier contract)."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": status}}
+
+
+class BodyLimit:
+    """ASGI middleware: a request body is read here, at most `max_bytes` of it, before the app
+    sees it; past the limit the answer is 413 and the connection is closed, so the rest of the
+    body is never read, whatever the transfer encoding (Content-Length or chunked). A declared
+    Content-Length over the limit is refused before any byte of the body is read.
+
+    (Our own rather than FastAPI's `max_body_size`: that exists only in recent releases, while
+    the `serve` extra allows fastapi >= 0.110, and it keeps reading the connection after its
+    413.)
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before the end of its body: nobody to answer
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._too_large(send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # http.disconnect, watched by streaming responses
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Any) -> None:
+        payload = json.dumps(
+            error_body(413, f"request body over {self.max_bytes} bytes", "body")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),  # uvicorn closes: the rest is never read
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+# Chat roles a request may use; OpenAI's "developer" is the system role of newer models.
+CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+def message_text(content: Any, where: str) -> str:
+    """A message's text: a string as is, a list of text content parts joined with newlines
+    (vLLM's rule); anything else (images, audio, files, a null content) is an InputError
+    naming the part."""
+    if isinstance(content, str):
+        return content
+    if content is None:
+        raise InputError(f"{where} is null; messages without text (tool calls) are not supported")
+    if not content:
+        raise InputError(f"{where} is an empty list of content parts")
+    texts = []
+    for j, part in enumerate(content):
+        kind = part.get("type")
+        if kind != "text":
+            raise InputError(
+                f"{where}[{j}]: content parts of type {kind!r} are not supported; only 'text'"
+            )
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise InputError(f"{where}[{j}].text must be a string")
+        others = sorted(set(part) - {"type", "text"})
+        if others:
+            raise InputError(f"{where}[{j}]: {', '.join(others)} not supported in a content part")
+        texts.append(text)
+    return "\n".join(texts)
+
+
+_PARAM = re.compile(r"[A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*")
+
+
+def param_of(message: str) -> str | None:
+    """The request field an InputError message starts with (OpenAI's `error.param`)."""
+    found = _PARAM.match(message)
+    return found.group(0) if found else None
+
+
+def _is_zero(v: Any) -> bool:
+    return v is None or (not isinstance(v, bool) and isinstance(v, int | float) and v == 0)
+
+
+# Chat-completions parameters this server accepts only at a value that changes nothing (what a
+# client may send by default); any other value, and any parameter not named here or in the
+# request model, answers 422 saying it is not supported.
+NO_OP_PARAMS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "frequency_penalty": (_is_zero, "only 0"),
+    "presence_penalty": (_is_zero, "only 0"),
+    "logit_bias": (lambda v: not v, "only empty"),
+    "stop": (lambda v: not v, "no stop sequences"),
+    "response_format": (
+        lambda v: v is None or v == {"type": "text"},
+        'only {"type": "text"}; constrain the output with structured_outputs.grammar',
+    ),
+    "tools": (lambda v: not v, "no tools"),
+    "functions": (lambda v: not v, "no functions"),
+    "tool_choice": (lambda v: v in (None, "none", "auto"), "no tools"),
+    "function_call": (lambda v: v in (None, "none", "auto"), "no functions"),
+    "parallel_tool_calls": (lambda v: True, ""),
+    "user": (lambda v: v is None or isinstance(v, str), "a string"),
+    "safety_identifier": (lambda v: v is None or isinstance(v, str), "a string"),
+    "prompt_cache_key": (lambda v: v is None or isinstance(v, str), "a string"),
+    "metadata": (lambda v: v is None or isinstance(v, dict), "an object"),
+    "store": (lambda v: v in (None, False), "only false"),
+    "service_tier": (lambda v: v in (None, "auto", "default"), "only auto or default"),
+    "modalities": (lambda v: v in (None, ["text"]), 'only ["text"]'),
+}
+CHAT_PARAMS = (
+    "model, messages, temperature, top_p, max_tokens, max_completion_tokens, n, seed, stream, "
+    "stream_options, logprobs, top_logprobs, structured_outputs"
+)
+
+
+def check_no_op_params(extra: dict[str, Any]) -> None:
+    """InputError for the first request parameter that this server would have to ignore."""
+    unknown = sorted(k for k in extra if k not in NO_OP_PARAMS)
+    if unknown:
+        raise InputError(
+            f"{', '.join(unknown)}: not supported by this server (it implements {CHAT_PARAMS})"
+        )
+    for name, value in extra.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, got {value}")
+        accepts, what = NO_OP_PARAMS[name]
+        if not accepts(value):
+            raise InputError(f"{name}={value!r} is not supported by this server ({what})")
+
+
 def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 0) -> Any:
     """The FastAPI app serving `arm` (its generator and judge engines)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field
+    from fastapi.responses import JSONResponse, StreamingResponse
+    from pydantic import BaseModel, ConfigDict, Field
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     limits = limits or ServeLimits()
     default_seed = seed
+    started = int(time.time())
     models = {"generator": arm.generator_engine, "judge": arm.judge_engine}
     pipelines: dict[str, tuple[RubricARM, RubricARMReward]] = {
         arm.decoding: (arm, RubricARMReward(arm, seed=seed))
@@ -214,68 +380,90 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
     app = FastAPI(title="rubric-arm", description="Rubric-ARM judge service")
     app.state.batcher = batcher
     app.state.arm = arm
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
-    class Message(BaseModel):
+    class RequestModel(BaseModel):
+        # JSON parsers accept NaN and Infinity literals: no float field takes them
+        model_config = ConfigDict(allow_inf_nan=False)
+
+    class Message(RequestModel):
+        model_config = ConfigDict(allow_inf_nan=False, extra="allow")
         role: str
-        content: str
+        content: str | list[dict[str, Any]] | None
 
-    class RubricRequest(BaseModel):
+    class RubricRequest(RequestModel):
         prompts: list[str | list[Message]] = Field(min_length=1)
 
-    class Pair(BaseModel):
+    class Pair(RequestModel):
         id: str | None = None
         prompt: str | list[Message]
         response_a: str
         response_b: str
         label: str | None = None
 
-    class CompareRequest(BaseModel):
+    class CompareRequest(RequestModel):
         pairs: list[Pair] = Field(min_length=1)
         order: str = "both"
         seed: int = default_seed
         decoding: str | None = None
 
-    class RewardRequest(BaseModel):
+    class RewardRequest(RequestModel):
         prompts: list[str | list[Message]] = Field(min_length=1)
         completions: list[str]
         references: list[str]
         decoding: str | None = None
 
-    class ChatRequest(BaseModel):
+    class ChatRequest(RequestModel):
+        # extra fields are kept to be refused by name (check_no_op_params), not ignored
+        model_config = ConfigDict(allow_inf_nan=False, extra="allow")
         model: str = "judge"
         messages: list[Message] = Field(min_length=1)
-        temperature: float = 1.0
-        top_p: float = 1.0
-        max_tokens: int = 512
-        n: int = 1
+        temperature: float | None = None
+        top_p: float | None = None
+        max_tokens: int | None = None
+        max_completion_tokens: int | None = None
+        n: int | None = None
         seed: int | None = None
+        stream: bool | None = False
+        stream_options: dict[str, Any] | None = None
         structured_outputs: dict[str, Any] | None = None
-        logprobs: bool = False
+        logprobs: bool | None = False
         top_logprobs: int | None = None
 
-    class TokenizeRequest(BaseModel):
+    class TokenizeRequest(RequestModel):
         model: str = "judge"
         prompt: str
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse(
-            status_code=status, content={"error": {"message": message, "code": status}}
-        )
-
-    @app.middleware("http")
-    async def bound_body(request: Request, call_next: Any) -> Any:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
-            return error(413, f"request body over {limits.max_body_bytes} bytes")
-        return await call_next(request)
+    def error(status: int, message: str, param: str | None = None) -> JSONResponse:
+        return JSONResponse(status_code=status, content=error_body(status, message, param))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
+        parts, params = [], []
         for e in exc.errors()[:5]:
             where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
             parts.append(f"{where or 'body'}: {e.get('msg')}")
-        return error(422, "; ".join(parts) or "invalid request")
+            params.append(where)
+        return error(422, "; ".join(parts) or "invalid request", params[0] if params else None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code in (404, 405):
+            message = (
+                f"{request.method} {request.url.path}: {exc.detail}; this server serves POST "
+                f"/rubric, /compare, /reward, /tokenize, /v1/chat/completions and GET /health, "
+                f"/v1/models, /v1/models/{{id}}"
+            )
+        return error(exc.status_code, message)
+
+    @app.exception_handler(InputError)
+    async def input_error(_request: Request, exc: InputError) -> JSONResponse:
+        return error(422, str(exc))
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, exc: Exception) -> JSONResponse:
+        return error(500, f"{type(exc).__name__}: {exc}")
 
     def check_items(n: int, what: str) -> None:
         if n > limits.max_items:
@@ -295,8 +483,24 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
         except Exception as exc:
             return error(500, f"{type(exc).__name__}: {exc}")
 
+    def turns(messages: list[Message], where: str, *, strict: bool) -> list[dict[str, str]]:
+        """{role, content} turns: content parts joined, "developer" read as "system"; with
+        `strict` (the OpenAI endpoint) unknown roles and message fields are refused."""
+        out = []
+        for i, m in enumerate(messages):
+            if strict and m.role not in CHAT_ROLES:
+                raise InputError(
+                    f"{where}[{i}].role {m.role!r} is not supported; one of {', '.join(CHAT_ROLES)}"
+                )
+            if strict and m.model_extra:
+                names = ", ".join(sorted(m.model_extra))
+                raise InputError(f"{where}[{i}]: {names} not supported in a message")
+            content = message_text(m.content, f"{where}[{i}].content")
+            out.append({"role": CHAT_ROLES.get(m.role, m.role), "content": content})
+        return out
+
     def as_prompt(p: Any, where: str) -> Any:
-        raw = p if isinstance(p, str) else [m.model_dump() for m in p]
+        raw = p if isinstance(p, str) else turns(p, where, strict=False)
         return validate_prompt(raw, where)
 
     @app.get("/health")
@@ -324,7 +528,7 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
     @app.post("/compare")
     async def compare(req: CompareRequest) -> Any:
         if req.order not in ("both", "random", "as_given"):
-            return error(422, f"order must be both, random or as_given, got {req.order!r}")
+            return error(422, f"order must be both, random or as_given, got {req.order!r}", "order")
         try:
             check_items(len(req.pairs), "pairs")
             pairs = []
@@ -360,25 +564,30 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
         out = await run("reward", decoding, items)
         return out if isinstance(out, JSONResponse) else {"rewards": out, "decoding": decoding}
 
+    def model_card(name: str) -> dict[str, Any]:
+        return {
+            "id": name,
+            "object": "model",
+            "created": started,
+            "owned_by": "rubric-arm",
+            "fingerprint": models[name].fingerprint,
+        }
+
+    def unknown_model(name: str) -> JSONResponse:
+        return error(404, f"unknown model {name!r}; known: generator, judge", "model")
+
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [
-                {
-                    "id": name,
-                    "object": "model",
-                    "owned_by": "rubric-arm",
-                    "fingerprint": e.fingerprint,
-                }
-                for name, e in models.items()
-            ],
-        }
+        return {"object": "list", "data": [model_card(name) for name in models]}
+
+    @app.get("/v1/models/{model_id:path}")
+    def get_model(model_id: str) -> Any:
+        return model_card(model_id) if model_id in models else unknown_model(model_id)
 
     @app.post("/tokenize")
     def tokenize(req: TokenizeRequest) -> Any:
         if req.model not in models:
-            return error(404, f"unknown model {req.model!r}; known: generator, judge")
+            return unknown_model(req.model)
         return {"count": models[req.model].count_tokens(req.prompt)}
 
     def request_constraint(req: ChatRequest) -> Constraint | None:
@@ -403,9 +612,61 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
         grammar = check_grammar(req.structured_outputs.get("grammar"))
         return Constraint(grammar=grammar, name="request")
 
+    def chat_settings(req: ChatRequest) -> tuple[SamplingParams, bool]:
+        """The request's sampling settings and whether usage goes into the stream; InputError
+        naming the field for anything out of range or not supported."""
+        check_no_op_params(req.model_extra or {})
+        n = 1 if req.n is None else req.n
+        if not 1 <= n <= 16:
+            raise InputError(f"n must be in [1, 16], got {n}")
+        budgets = {"max_tokens": req.max_tokens, "max_completion_tokens": req.max_completion_tokens}
+        for name, value in budgets.items():
+            if value is not None and not 1 <= value <= limits.max_new_tokens:
+                raise InputError(f"{name} must be in [1, {limits.max_new_tokens}], got {value}")
+        given = [v for v in budgets.values() if v is not None]
+        temperature = 1.0 if req.temperature is None else req.temperature
+        top_p = 1.0 if req.top_p is None else req.top_p
+        if temperature < 0:
+            raise InputError(f"temperature must be >= 0, got {temperature}")
+        if not 0 < top_p <= 1:
+            raise InputError(f"top_p must be in (0, 1], got {top_p}")
+        if req.top_logprobs is not None:
+            if not 0 <= req.top_logprobs <= MAX_TOP_LOGPROBS:
+                raise InputError(
+                    f"top_logprobs must be in [0, {MAX_TOP_LOGPROBS}], got {req.top_logprobs}"
+                )
+            if req.top_logprobs > 0 and not req.logprobs:
+                raise InputError("top_logprobs needs logprobs: true")
+        include_usage = False
+        if req.stream_options is not None:
+            if not req.stream:
+                raise InputError("stream_options needs stream: true")
+            others = sorted(set(req.stream_options) - {"include_usage"})
+            if others:
+                raise InputError(f"stream_options: {', '.join(others)} not supported")
+            include_usage = bool(req.stream_options.get("include_usage"))
+        params = SamplingParams(
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=min(given) if given else 512,
+            n=n,
+            seed=req.seed,
+        )
+        return params, include_usage
+
     @app.post("/v1/chat/completions")
     async def chat(req: ChatRequest) -> Any:
         """OpenAI chat completions on the generator or judge model.
+
+        Supported: `messages` with string content or lists of text content parts (joined with
+        newlines; other part types answer 422), roles system / developer (read as system) /
+        user / assistant; `temperature`, `top_p`, `n` (1..16), `seed`; `max_completion_tokens`
+        and `max_tokens` (both given: the smaller); `stream` (server-sent events: the text of
+        each choice arrives in one chunk once generated, then `data: [DONE]`;
+        `stream_options.include_usage` adds the usage chunk); `usage` in every answer.
+        Parameters that would change the output but are not implemented (stop, penalties,
+        logit_bias, tools, response formats, ...) answer 422 naming them; at their neutral
+        value they are accepted.
 
         `structured_outputs: {"grammar": <EBNF, root rule root>}` (vLLM's field) constrains the
         output to the grammar; a grammar that does not parse answers 422 naming the field. The
@@ -415,63 +676,78 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
         the judge's verdict probabilities, read with the default VerdictProbe (the token after
         `Winner: Response`), come back as the non-standard `choices[i].label_probs`
         ({"A": p, "B": 1 - p}, or null when no verdict was reached or the engine reads none);
-        `top_logprobs` (0..20) is accepted and otherwise ignored.
+        `top_logprobs` (0..20) is accepted for that and otherwise ignored.
         """
         if req.model not in models:
-            return error(404, f"unknown model {req.model!r}; known: generator, judge")
-        if not 1 <= req.n <= 16:
-            return error(422, f"n must be in [1, 16], got {req.n}")
-        if not 1 <= req.max_tokens <= limits.max_new_tokens:
-            return error(
-                422, f"max_tokens must be in [1, {limits.max_new_tokens}], got {req.max_tokens}"
-            )
-        if req.temperature < 0 or not 0 < req.top_p <= 1:
-            return error(422, "temperature must be >= 0 and top_p in (0, 1]")
-        if req.top_logprobs is not None:
-            if not 0 <= req.top_logprobs <= MAX_TOP_LOGPROBS:
-                return error(
-                    422, f"top_logprobs must be in [0, {MAX_TOP_LOGPROBS}], got {req.top_logprobs}"
-                )
-            if req.top_logprobs > 0 and not req.logprobs:
-                return error(422, "top_logprobs needs logprobs: true")
+            return unknown_model(req.model)
         try:
+            params, include_usage = chat_settings(req)
+            chat_msgs = turns(req.messages, "messages", strict=True)
             constraint = request_constraint(req)
         except InputError as exc:
-            return error(422, str(exc))
-        params = SamplingParams(
-            temperature=req.temperature,
-            top_p=req.top_p,
-            max_new_tokens=req.max_tokens,
-            n=req.n,
-            seed=req.seed,
-        )
-        chat_msgs = [m.model_dump() for m in req.messages]
-        out = await run("chat", (req.model, params, req.logprobs), [(chat_msgs, constraint)])
+            return error(422, str(exc), param_of(str(exc)))
+        out = await run("chat", (req.model, params, bool(req.logprobs)), [(chat_msgs, constraint)])
         if isinstance(out, JSONResponse):
             return out
         completions = out[0]
-        return {
+        prompt_tokens = completions[0].prompt_tokens
+        generated = sum(c.completion_tokens for c in completions)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": generated,
+            "total_tokens": prompt_tokens + generated,
+        }
+        head = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-            "object": "chat.completion",
             "created": int(time.time()),
             "model": req.model,
-            "choices": [
-                {
-                    "index": k,
-                    "message": {"role": "assistant", "content": c.text},
-                    "logprobs": None,
-                    "finish_reason": c.finish_reason,
-                    **({"label_probs": c.label_probs} if req.logprobs else {}),
-                }
-                for k, c in enumerate(completions)
-            ],
-            "usage": {
-                "prompt_tokens": completions[0].prompt_tokens,
-                "completion_tokens": sum(c.completion_tokens for c in completions),
-                "total_tokens": completions[0].prompt_tokens
-                + sum(c.completion_tokens for c in completions),
-            },
+            "system_fingerprint": models[req.model].fingerprint,
         }
+
+        def probs(c: Any) -> dict[str, Any]:
+            return {"label_probs": c.label_probs} if req.logprobs else {}
+
+        if not req.stream:
+            return {
+                **head,
+                "object": "chat.completion",
+                "choices": [
+                    {
+                        "index": k,
+                        "message": {"role": "assistant", "content": c.text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": c.finish_reason,
+                        **probs(c),
+                    }
+                    for k, c in enumerate(completions)
+                ],
+                "usage": usage,
+            }
+
+        def event(choices: list[dict[str, Any]], **extra: Any) -> str:
+            chunk = {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
+            if include_usage:
+                chunk.setdefault("usage", None)
+            return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+        def delta(k: int, d: dict[str, Any], finish: str | None = None, **extra: Any) -> dict:
+            return {"index": k, "delta": d, "logprobs": None, "finish_reason": finish, **extra}
+
+        async def events() -> Any:
+            for k, c in enumerate(completions):
+                yield event([delta(k, {"role": "assistant", "content": ""})])
+                if c.text:
+                    yield event([delta(k, {"content": c.text})])
+                yield event([delta(k, {}, c.finish_reason, **probs(c))])
+            if include_usage:
+                yield event([], usage=usage)
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
 
     return app
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -368,3 +370,148 @@ def test_a_server_that_cannot_constrain_says_so(server: Server) -> None:
         f"{url}/reward", json={"prompts": ["q"], "completions": ["GOOD"], "references": ["BAD"]}
     ).json()
     assert rewards == {"rewards": [1.0], "decoding": "free"}
+
+
+# ---- issue 17: the body limit on the bytes read, finite numbers, --preset, a bounded load -------
+
+
+def chunked_post(url: str, path: str, offered: int, block: int = 65_536) -> tuple[int, bytes]:
+    """POST `offered` bytes to `path` with Transfer-Encoding: chunked (no Content-Length) on a
+    raw socket, stopping when the server stops reading; (bytes sent, raw response)."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    frame = f"{block:x}\r\n".encode() + b" " * block + b"\r\n"
+    sent = 0
+    try:
+        sock.sendall(head.encode())
+        while sent < offered:
+            sock.sendall(frame)
+            sent += block
+        sock.sendall(b"0\r\n\r\n")
+    except OSError:  # broken pipe / reset: the server closed the connection
+        pass
+    response = b""
+    try:
+        while data := sock.recv(65_536):
+            response += data
+    except OSError:
+        pass
+    sock.close()
+    return sent, response
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off_with_413_and_health_stays_fast() -> None:
+    limit, offered = 64_000, 30_000_000
+    s = Server(ServeLimits(max_body_bytes=limit, batch_window_s=0.01))
+    try:
+        result: dict[str, Any] = {}
+
+        def upload() -> None:
+            result["sent"], result["response"] = chunked_post(s.url, "/compare", offered)
+
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        slowest = 0.0
+        while uploader.is_alive() or slowest == 0.0:
+            start = time.perf_counter()
+            assert httpx.get(f"{s.url}/health", timeout=30).status_code == 200
+            slowest = max(slowest, time.perf_counter() - start)
+            time.sleep(0.01)
+        uploader.join()
+        status_line = result["response"].split(b"\r\n", 1)[0]
+        assert status_line.startswith(b"HTTP/1.1 413"), result["response"][:300]
+        assert f"over {limit} bytes".encode() in result["response"]
+        # the server stopped reading at the limit: the client could not send the rest
+        assert result["sent"] < offered // 2, result["sent"]
+        assert slowest < 1.0
+        # through httpx too (a generator body goes out chunked), and the server goes on
+        big = (b"x" * 8192 for _ in range(1000))
+        r = httpx.post(
+            f"{s.url}/compare", content=big, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 413 and r.json()["error"]["param"] == "body"
+        body = json.dumps({"pairs": [pair(3, True)]}).encode()
+        small = (body[k : k + 16] for k in range(0, len(body), 16))
+        r = httpx.post(
+            f"{s.url}/compare", content=small, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 200 and r.json()["records"][0]["winner"] == "A"
+        r = httpx.post(f"{s.url}/compare", content=b"x" * (limit + 1))  # Content-Length path
+        assert r.status_code == 413
+    finally:
+        s.stop()
+
+
+CHAT_JSON = '{"model": "judge", "messages": [{"role": "user", "content": "hi"}]'
+
+
+@pytest.mark.parametrize(
+    ("url_path", "body", "field_name"),
+    [
+        ("/v1/chat/completions", CHAT_JSON + ', "temperature": NaN}', "temperature"),
+        ("/v1/chat/completions", CHAT_JSON + ', "temperature": Infinity}', "temperature"),
+        ("/v1/chat/completions", CHAT_JSON + ', "top_p": -Infinity}', "top_p"),
+        ("/v1/chat/completions", CHAT_JSON + ', "top_p": NaN}', "top_p"),
+        ("/v1/chat/completions", CHAT_JSON + ', "max_tokens": Infinity}', "max_tokens"),
+        ("/v1/chat/completions", CHAT_JSON + ', "seed": NaN}', "seed"),
+        ("/v1/chat/completions", CHAT_JSON + ', "frequency_penalty": NaN}', "frequency_penalty"),
+        (
+            "/compare",
+            '{"pairs": [{"prompt": "p", "response_a": "a", "response_b": "b"}], "seed": NaN}',
+            "seed",
+        ),
+    ],
+)
+def test_non_finite_numbers_get_422_naming_the_field(
+    server: Server, url_path: str, body: str, field_name: str
+) -> None:
+    r = httpx.post(
+        f"{server.url}{url_path}", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert message.startswith(field_name) and "finite" in message, message
+    assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+
+
+def test_serve_takes_preset_like_the_other_commands(monkeypatch, tiny_model_path) -> None:
+    import rubric_arm.harness.serve as serve_module
+    from rubric_arm.cli import build_parser
+    from rubric_arm.errors import InputError
+
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(serve_module, "serve", lambda arm, **kw: served.update(arm=arm, **kw))
+    args = build_parser().parse_args(["serve", "--preset", "tiny", "--port", "8399"])
+    assert args.func(args) == 0
+    arm = served["arm"]
+    assert arm.generator_engine.fingerprint.startswith("tiny-random")
+    assert arm.decoding == "constrained" and served["port"] == 8399  # the tiny preset's
+    args = build_parser().parse_args(["serve", "--preset", "tiny", "-J", "preset=tiny"])
+    assert args.func(args) == 0
+    args = build_parser().parse_args(["serve", "--preset", "tiny", "-J", "preset=mini"])
+    with pytest.raises(InputError, match="disagree"):
+        args.func(args)
+
+
+def test_the_bench_load_run_counts_every_answer_and_times_health() -> None:
+    from rubric_arm.reproduce.bench_serve import EXPECTED, run_load
+
+    limit = 50_000
+    s = Server(ServeLimits(max_body_bytes=limit, batch_window_s=0.01))
+    try:
+        pairs = [pair(k, k % 2 == 0) for k in range(4)]
+        res = run_load(s.url, pairs, max_body_bytes=limit, clients=4, seconds=1.5)
+    finally:
+        s.stop()
+    assert res["requests"] >= 10 and res["served"] >= 4
+    assert res["unexpected"] == 0 and res["transport_errors"] == 0, res["by_kind"]
+    for kind, statuses in res["by_kind"].items():
+        assert set(statuses) <= {str(EXPECTED[kind]), "503"}, (kind, statuses)
+    assert res["status_413"] >= 2 and res["status_422"] >= 1 and res["status_5xx_other"] == 0
+    assert res["latency_p50_s"] <= res["latency_p99_s"]
+    assert res["health_checks"] >= 5 and res["health_under_1s"]
+    assert 0 < res["oversize_chunked_sent_max_bytes"] < res["oversize_chunked_offered_bytes"]
