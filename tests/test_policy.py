@@ -15,7 +15,7 @@ pytest.importorskip("trl")
 
 from rubric_arm.cache import RubricCache  # noqa: E402
 from rubric_arm.data.verifiers import VerifiableItem  # noqa: E402
-from rubric_arm.errors import InputError  # noqa: E402
+from rubric_arm.errors import InputError, RubricArmError  # noqa: E402
 from rubric_arm.harness.judges import RubricARMJudge  # noqa: E402
 from rubric_arm.pipeline import RubricARM  # noqa: E402
 from rubric_arm.trainer.policy.config import load_policy_config  # noqa: E402
@@ -266,6 +266,9 @@ def test_iterdpo_on_rubric_arm_labels_trains_saves_and_resumes(tmp_path: Path) -
     # one rubric per prompt: the second iteration's labels reuse the first iteration's rubrics
     asked = [str(chat) for call in gen.calls for chat in call[0]]
     assert asked and len(asked) == len(set(asked))
+    with pytest.raises(RubricArmError, match="another process"):
+        PolicyRun(cfg, progress=False)  # one writer per run folder
+    run.close()
     again = PolicyRun(cfg, progress=False)
     again._judge = None
     assert again.dpo() == models  # finished iterations are read back, nothing re-judged

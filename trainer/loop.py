@@ -24,6 +24,7 @@ import torch
 from datasets import Dataset
 
 from rubric_arm.cache import RubricCache
+from rubric_arm.data.runfiles import RunLock
 from rubric_arm.engines.hf_tokens import HFTokenizerEngine
 from rubric_arm.engines.transformers_engine import prefer_gqa_attention
 from rubric_arm.errors import InputError
@@ -488,9 +489,20 @@ class Trainer:
 
     # ---- the run ---------------------------------------------------------------------------
     def run(self) -> dict[str, Path]:
-        """Every unfinished phase in order; returns the final model folders."""
+        """Every unfinished phase in order; returns the final model folders. One process trains
+        a run folder at a time (the main process holds `run.lock` there)."""
         if self.stop_after and self.stop_after not in dict(phase_names(self.cfg)):
             raise InputError(f"--stop-after {self.stop_after!r} is not a phase of this run")
+        lock = RunLock(self.run_dir / "run") if self.state_.is_main_process else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            return self._run_phases()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run_phases(self) -> dict[str, Path]:
         self._check_config()
         data = load_train_data(self.cfg)
         slices = cycle_slices(data.train, self.cfg.cycles, self.cfg.seed)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 
+from rubric_arm.data.runfiles import RunLock
 from rubric_arm.errors import InputError
 from rubric_arm.policy_reward import RubricARMReward, as_chat
 from rubric_arm.trainer.diagnostics import PhaseDiagnostics
@@ -31,6 +32,8 @@ class PolicyRun:
         self.run_dir = cfg.run_dir
         self.state_path = self.run_dir / "state.json"
         self._judge: Any = None
+        # one process per run folder; the lock goes with this object (or the process)
+        self._lock = RunLock(self.run_dir / "run").acquire()
         self._check_config()
 
     # ---- bookkeeping -----------------------------------------------------------------------
@@ -38,7 +41,7 @@ class PolicyRun:
         """The training settings of a run folder are fixed once it has started (eval may vary)."""
         current = {k: v for k, v in self.cfg.to_dict().items() if k not in ("eval",)}
         saved = self.run_dir / "config.json"
-        if saved.is_file():
+        if saved.is_file() and self.state():
             before = json.loads(saved.read_text())
             if before != json.loads(json.dumps(current)):
                 changed = sorted(
@@ -52,6 +55,10 @@ class PolicyRun:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             saved.write_text(json.dumps(current, indent=2, sort_keys=True))
             (self.run_dir / "config.yaml").write_text(self.cfg.to_yaml())
+
+    def close(self) -> None:
+        """Give the run folder back (another PolicyRun may then open it)."""
+        self._lock.release()
 
     def state(self) -> dict[str, Any]:
         return json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
