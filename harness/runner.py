@@ -234,7 +234,8 @@ def _run_locked(
     start = time.perf_counter()
     seen_rubrics: set[str] = set()
     if resumable:
-        mark_rubric_reuse(read_results(records_path)[:resumable], seen_rubrics)
+        prompts = [p.prompt for p in pairs[:resumable]]
+        mark_rubric_reuse(read_results(records_path)[:resumable], prompts, seen_rubrics)
     with writer.open():
         done = resumed_from = writer.done
         if done:
@@ -253,7 +254,7 @@ def _run_locked(
             chunk = todo[k : k + config.chunk_size]
             assert judge is not None
             recs = judge.judge_pairs(chunk, order=order, seed=config.seed, desc="chunk")
-            mark_rubric_reuse(recs, seen_rubrics)
+            mark_rubric_reuse(recs, [p.prompt for p in chunk], seen_rubrics)
             writer.write_chunk(recs)
             bar.update(len(chunk))
         bar.close()

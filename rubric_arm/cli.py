@@ -251,6 +251,7 @@ def _judge_file(args: argparse.Namespace) -> int:
     if not rows:
         raise InputError(f"{args.input}: no rows")
     ids = _row_ids(rows)
+    prompts = [row.get("prompt") if isinstance(row, dict) else None for _, row in rows]
     with RunLock(output):
         refuse_foreign(output, manifest_path)
         writer = ResumableWriter(output, chunk_size=args.chunk_size, expected_ids=ids)
@@ -265,7 +266,7 @@ def _judge_file(args: argparse.Namespace) -> int:
         if start:
             from rubric_arm.data.jsonl import read_results
 
-            mark_rubric_reuse(read_results(output)[:start], seen_rubrics)
+            mark_rubric_reuse(read_results(output)[:start], prompts[:start], seen_rubrics)
         with writer.open():
             if start:
                 print(f"resuming: {start}/{len(rows)} rows already in {output}", file=sys.stderr)
@@ -308,7 +309,7 @@ def _judge_file(args: argparse.Namespace) -> int:
                         for rec in out:
                             log.write(json.dumps(rec.timings()) + "\n")
                 done = [r for r in records if r is not None]
-                mark_rubric_reuse(done, seen_rubrics)
+                mark_rubric_reuse(done, prompts[lo : lo + len(done)], seen_rubrics)
                 writer.write_chunk(done)
                 bar.update(len(chunk))
             bar.close()

