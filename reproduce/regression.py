@@ -153,10 +153,10 @@ def live_figures(run_root: Path = LIVE_RUN, *, progress: bool = False) -> list[F
     """Train the tiny recipe (or resume a finished run) and evaluate it on its held-out pairs."""
     from rubric_arm.trainer.config import load_config
     from rubric_arm.trainer.evaluate import evaluate_run
-    from rubric_arm.trainer.loop import Trainer
+    from rubric_arm.trainer.loop import RubricARMTrainer
 
     cfg = load_config(TINY_RECIPE, {"output_dir": str(run_root), "name": "tiny"})
-    trainer = Trainer(cfg, progress=progress)
+    trainer = RubricARMTrainer(cfg, progress=progress)
     final = trainer.run()
     eval_path = cfg.run_dir / "eval.json"
     state_path = cfg.run_dir / "state.json"
@@ -304,13 +304,13 @@ def freeze_tiny(run_dir: Path) -> list[dict[str, Any]]:
     from rubric_arm.trainer.config import load_config
     from rubric_arm.trainer.data import load_train_data
     from rubric_arm.trainer.evaluate import heldout_arm
-    from rubric_arm.trainer.loop import Trainer
+    from rubric_arm.trainer.loop import RubricARMTrainer
 
     recipe = run_dir / "config.yaml"
     if not recipe.is_file():
         raise InputError(f"{run_dir} is not a training run folder (no config.yaml)")
     cfg = load_config(recipe)
-    final = Trainer(cfg, progress=False).current_models()
+    final = RubricARMTrainer(cfg, progress=False).current_models()
     arm = heldout_arm(cfg, final["generator"], final["judge"])
     pairs = load_train_data(cfg).heldout
     records = arm.judge(pairs, order="both", seed=cfg.eval.seed, desc="frozen set")

@@ -37,7 +37,7 @@ SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random"
 DEFAULT_MODEL = SMOLLM2
 
-PRESETS: dict[str, str] = {
+HUB_MODELS: dict[str, str] = {
     "rubricarm-8b-rubric": "OpenRubrics/RubricARM-8B-Rubric",
     "rubricarm-8b-judge": "OpenRubrics/RubricARM-8B-Judge",
     "rubricrm-8b-rubric": "OpenRubrics/RubricRM-8B-Rubric",
@@ -112,8 +112,8 @@ def prepare_model(name: str, *, progress: bool = True) -> Path:
     name = name.strip()
     if name in _BUILDERS:
         return _build_once(name, progress)
-    if name in PRESETS:
-        return _resolve_hub(PRESETS[name], progress)
+    if name in HUB_MODELS:
+        return _resolve_hub(HUB_MODELS[name], progress)
     path = Path(name).expanduser()
     if path.exists():
         return _check_folder(path)
@@ -121,7 +121,7 @@ def prepare_model(name: str, *, progress: bool = True) -> Path:
         raise ModelNotFoundError(f"model folder {name} does not exist")
     if _HUB_ID.match(name):
         return _resolve_hub(name, progress)
-    known = ", ".join([*_BUILDERS, *PRESETS])
+    known = ", ".join([*_BUILDERS, *HUB_MODELS])
     raise ModelNotFoundError(
         f"unknown model {name!r}: use one of {known}, a local folder with config.json, or a hub id org/name"
     )
@@ -182,7 +182,7 @@ def list_models() -> list[dict[str, Any]]:
                 "size_bytes": _folder_size(folder) if ready else None,
             }
         )
-    for name, repo_id in PRESETS.items():
+    for name, repo_id in HUB_MODELS.items():
         cached = _hub_cached(repo_id)
         rows.append(
             {

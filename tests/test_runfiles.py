@@ -158,12 +158,12 @@ def test_a_failed_eval_folder_takes_the_corrected_command(tmp_path):
 
 def test_a_trainer_folder_with_no_finished_phase_takes_new_settings(tmp_path):
     from rubric_arm.trainer.config import load_config
-    from rubric_arm.trainer.loop import Trainer
+    from rubric_arm.trainer.loop import RubricARMTrainer
 
     first = load_config("tiny", {"output_dir": str(tmp_path), "name": "t", "seed": 1})
-    Trainer(first)._check_config()
+    RubricARMTrainer(first)._check_config()
     second = load_config("tiny", {"output_dir": str(tmp_path), "name": "t", "seed": 2})
-    Trainer(second)._check_config()
+    RubricARMTrainer(second)._check_config()
     assert json.loads((tmp_path / "t" / "config.json").read_text())["seed"] == 2
 
 

@@ -49,9 +49,9 @@ def main(argv: list[str]) -> int:
         return 0
     from accelerate import PartialState
 
-    from rubric_arm.trainer.loop import StopRequested, Trainer
+    from rubric_arm.trainer.loop import RubricARMTrainer, StopRequested
 
-    trainer = Trainer(cfg, stop_after=args.stop_after)
+    trainer = RubricARMTrainer(cfg, stop_after=args.stop_after)
     try:
         final = trainer.run()
     except StopRequested as stop:

@@ -142,14 +142,14 @@ def check_phase_numbers(phase: Any, where: str) -> None:
 
 
 @dataclass
-class SFTConfig:
+class SFTStageConfig:
     enabled: bool = True
     generator: SFTPhaseConfig = field(default_factory=SFTPhaseConfig)
     judge: SFTPhaseConfig = field(default_factory=SFTPhaseConfig)
 
 
 @dataclass
-class GRPOConfig:
+class GRPOStageConfig:
     generator: GRPOPhaseConfig = field(default_factory=GRPOPhaseConfig)
     judge: GRPOPhaseConfig = field(
         default_factory=lambda: GRPOPhaseConfig(
@@ -180,7 +180,7 @@ class HardwareConfig:
 
 
 @dataclass
-class EvalConfig:
+class HeldoutEvalConfig:
     """The held-out check after training (`--eval`): greedy rubric and judge on pairs the trainer
     never saw, for the starting, the SFT-only and the trained models."""
 
@@ -213,8 +213,8 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     generator: ModelConfig = field(default_factory=ModelConfig)
     judge: ModelConfig = field(default_factory=lambda: ModelConfig(template="judge"))
-    sft: SFTConfig = field(default_factory=SFTConfig)
-    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    sft: SFTStageConfig = field(default_factory=SFTStageConfig)
+    grpo: GRPOStageConfig = field(default_factory=GRPOStageConfig)
     cycles: int = 3
     order: Order = "judge_first"
     schedule: Schedule = "alternating"
@@ -223,7 +223,7 @@ class TrainConfig:
     rubric_temperature: float = 1.0
     rubric_max_tokens: int = 512
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval: HeldoutEvalConfig = field(default_factory=HeldoutEvalConfig)
 
     @property
     def run_dir(self) -> Path:

@@ -73,7 +73,7 @@ def phase_names(cfg: TrainConfig) -> list[tuple[str, str]]:
     return names
 
 
-class Trainer:
+class RubricARMTrainer:
     """Runs (or resumes) one training run described by a TrainConfig."""
 
     def __init__(
@@ -576,7 +576,7 @@ def freeze_lower_layers(model: Any, trainable: int | None, *, checkpointing: boo
 
 
 def _fresh_rubric_dataset(
-    trainer: Trainer,
+    trainer: RubricARMTrainer,
     pairs: list[PreferencePair],
     gen_engine: Any,
     view: HFTokenizerEngine,
@@ -606,4 +606,4 @@ def _fresh_rubric_dataset(
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> dict[str, Path]:
     """Run (or resume) the training described by `cfg`; returns the final model folders."""
-    return Trainer(cfg, progress=progress).run()
+    return RubricARMTrainer(cfg, progress=progress).run()

@@ -20,7 +20,7 @@ from rubric_arm.harness.stats import paired_bootstrap
 SWITCHES = ("order", "schedule", "format_reward", "rubric_cache")
 
 
-def load_run(folder: Path) -> dict[str, Any]:
+def load_training_run(folder: Path) -> dict[str, Any]:
     cfg = json.loads((folder / "config.json").read_text())
     evaluation = json.loads((folder / "eval.json").read_text())
     state = json.loads((folder / "state.json").read_text())
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", help="run folders; the first is the reference")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    text = render([load_run(Path(r)) for r in args.runs])
+    text = render([load_training_run(Path(r)) for r in args.runs])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")
