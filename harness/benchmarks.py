@@ -71,6 +71,9 @@ class EvalBenchmark:
     sections: bool = False
     default_split: str | None = None
     data_note: str | None = None
+    scorer: Callable[..., list[Metric]] | None = None
+    """Official scoring of the records, called as scorer(records, tie_credit=, protocol=,
+    seed=); None: accuracy over pairs, per subset when there are several."""
 
 
 def _load_mini(source: str | Path | None = None, *, split: str | None = None) -> list[Any]:
@@ -129,7 +132,41 @@ def _load_pairs_file(source: str | Path | None) -> list[PreferencePair]:
     return pairs
 
 
+ENTRY_POINT_GROUP = "rubric_arm.benchmarks"
+_plugins_loaded = False
+
+
+def register_benchmark(bench: EvalBenchmark) -> EvalBenchmark:
+    """Add a benchmark to the registry (`rubric-arm eval --benchmark NAME`, the Inspect task
+    `rubric_arm/NAME`); a name already taken is an error, not a silent replacement."""
+    if bench.name in EVAL_BENCHMARKS and EVAL_BENCHMARKS[bench.name] is not bench:
+        raise InputError(f"a benchmark named {bench.name!r} is already registered")
+    EVAL_BENCHMARKS[bench.name] = bench
+    return bench
+
+
+def load_benchmark_plugins() -> None:
+    """Register the benchmarks other packages declare under the `rubric_arm.benchmarks` entry
+    point group (each entry point names an EvalBenchmark); done once per process."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        bench = ep.load()
+        if not isinstance(bench, EvalBenchmark):
+            raise InputError(
+                f"entry point {ep.name!r} ({ep.value}) of {ENTRY_POINT_GROUP} is not an "
+                "EvalBenchmark"
+            )
+        register_benchmark(bench)
+
+
 def get_benchmark(name: str) -> EvalBenchmark:
+    if name not in EVAL_BENCHMARKS:
+        load_benchmark_plugins()
     if name not in EVAL_BENCHMARKS:
         raise InputError(f"unknown benchmark {name!r}; known: {', '.join(EVAL_BENCHMARKS)}")
     return EVAL_BENCHMARKS[name]
@@ -654,6 +691,8 @@ def score(
     credit = TIE_POLICIES[tie_policy]
     if not records:
         return []
+    if bench.scorer is not None:
+        return bench.scorer(records, tie_credit=credit, protocol=protocol, seed=seed)
     if bench.multi == "rb2":
         return score_rb2(records, protocol=protocol, seed=seed)
     if bench.multi == "rmbench":
@@ -668,6 +707,9 @@ def score(
 __all__ = [
     "BENCHMARKS",
     "EVAL_BENCHMARKS",
+    "ENTRY_POINT_GROUP",
+    "register_benchmark",
+    "load_benchmark_plugins",
     "Metric",
     "TIE_POLICIES",
     "expand",

@@ -12,7 +12,7 @@ from typing import Any
 from inspect_ai import Task, task
 
 from rubric_arm.harness import inspect_grader, inspect_provider  # noqa: F401 (registrations)
-from rubric_arm.harness.benchmarks import EVAL_BENCHMARKS
+from rubric_arm.harness.benchmarks import EVAL_BENCHMARKS, load_benchmark_plugins
 from rubric_arm.harness.inspect_tasks import benchmark_task
 from rubric_arm.harness.winrate_task import winrate_task
 
@@ -38,6 +38,7 @@ def _benchmark_task(benchmark: str) -> Callable[..., Task]:
     return task(name=task_name(benchmark))(make)
 
 
+load_benchmark_plugins()
 BENCHMARK_TASKS: dict[str, Callable[..., Task]] = {
     name: _benchmark_task(name) for name in EVAL_BENCHMARKS
 }
