@@ -349,10 +349,10 @@ def test_constrained_eval_needs_grammars_and_ends_every_tiny_judgment_in_a_verdi
 
 
 def test_grpo_prompts_respect_max_prompt_tokens(tmp_path: Path) -> None:
-    from rubric_arm.trainer.loop import TokenizerView, Trainer, _prompt_context
+    from rubric_arm.trainer.loop import RubricARMTrainer, TokenizerView, _prompt_context
 
     cfg = load_config(TINY, {"output_dir": str(tmp_path)})
-    trainer = Trainer(cfg, progress=False)
+    trainer = RubricARMTrainer(cfg, progress=False)
     model, tok = trainer._load(trainer.base_models()["judge"])
     pairs = synthetic.make_pairs(4, 0)
     long = synthetic.make_pairs(1, 1)[0]
@@ -373,7 +373,7 @@ def test_grpo_prompts_respect_max_prompt_tokens(tmp_path: Path) -> None:
 def test_generator_reward_and_judge_phase_rubrics_decode_as_at_evaluation(tmp_path: Path) -> None:
     """The frozen judge behind R_r and the judge phase's rubric writer use the recipe's eval
     decoding and rubric item limit (a free-decoding judge on a small model gives R_r = 0)."""
-    from rubric_arm.trainer.loop import Trainer
+    from rubric_arm.trainer.loop import RubricARMTrainer
 
     gen = ScriptedEngine("generator", constrained=True)
     for decoding in ("constrained", "free"):
@@ -381,7 +381,7 @@ def test_generator_reward_and_judge_phase_rubrics_decode_as_at_evaluation(tmp_pa
             TINY,
             {"output_dir": str(tmp_path), "eval": {"decoding": decoding, "max_rubric_items": 2}},
         )
-        trainer = Trainer(cfg, progress=False)
+        trainer = RubricARMTrainer(cfg, progress=False)
         for arm in (trainer._eval_arm(gen), trainer._eval_arm(gen, cache=False)):
             assert (arm.decoding, arm.max_rubric_items) == (decoding, 2)
         reward_arm = trainer._eval_arm(gen)
