@@ -240,7 +240,7 @@ def _quiet(arm: Any) -> None:
 def _judge_file(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rubric_arm.data.jsonl import ResumableWriter, read_jsonl
+    from rubric_arm.data.jsonl import ResumableWriter, read_jsonl, read_results
     from rubric_arm.data.runfiles import RunLock, refuse_foreign, refuse_same_file
     from rubric_arm.pipeline import JudgeRecord, mark_rubric_reuse
     from rubric_arm.types import PreferencePair
@@ -264,8 +264,6 @@ def _judge_file(args: argparse.Namespace) -> int:
         _check_manifest(manifest_path, manifest, resuming=start > 0)
         seen_rubrics: set[str] = set()
         if start:
-            from rubric_arm.data.jsonl import read_results
-
             mark_rubric_reuse(read_results(output)[:start], prompts[:start], seen_rubrics)
         with writer.open():
             if start:
