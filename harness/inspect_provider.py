@@ -3,7 +3,8 @@
 Registered through the `inspect_ai` entry point of the package, so `--model rubric-arm/mini`
 works without an import. The pairwise tasks (tasks/*.py) hand the pair to the provider in
 `GenerateConfig.extra_body["rubric_arm_pair"]`; a plain model sees the same sample as a
-direct-judge prompt. Concurrent samples are gathered into one batched pipeline call.
+direct-judge prompt. Concurrent samples are gathered into one batched pipeline call by the same
+request batcher as `rubric-arm serve` (harness/batching.py).
 
 `-M decoding=constrained|free` and `-M verdict=vote|prob` set the pipeline's switches (default:
 the preset's); each sample's output metadata records the decoding, the verdict rule and p_a.
@@ -11,7 +12,6 @@ the preset's); each sample's output metadata records the decoding, the verdict r
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from inspect_ai.model import (
@@ -25,6 +25,7 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from rubric_arm.errors import InputError
+from rubric_arm.harness.batching import RequestBatcher
 from rubric_arm.types import PreferencePair, SamplingParams
 
 PAIR_KEY = "rubric_arm_pair"
@@ -62,8 +63,7 @@ class RubricARMAPI(ModelAPI):
         self.batch_size = int(model_args.get("batch_size", 64))
         self.batch_wait = float(model_args.get("batch_wait", 0.05))
         self._arm: Any = None
-        self._queue: list[tuple[PreferencePair, dict[str, Any], asyncio.Future[Any]]] = []
-        self._worker: asyncio.Task[None] | None = None
+        self._batcher: RequestBatcher | None = None
 
     def arm(self) -> Any:
         if self._arm is None:
@@ -97,56 +97,24 @@ class RubricARMAPI(ModelAPI):
                 "(they pass the pair in extra_body['rubric_arm_pair'])"
             )
         pair = PreferencePair.from_dict(raw)
-        settings = {
-            "seed": 0 if config.seed is None else int(config.seed),
-            "sampling": self._judge_sampling(config),
-        }
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((pair, settings, future))
-        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
-            self._worker = loop.create_task(self._drain())
-        record = await future
+        key = (0 if config.seed is None else int(config.seed), self._judge_sampling(config))
+        [record] = await self.batcher().run("judge", key, [pair])
         return _output(self.model_name, record)
 
-    async def _drain(self) -> None:
-        """The one consumer: runs batches until the queue is empty, so no sample is left waiting.
-
-        Appends and this loop's checks happen on the event-loop thread with no await between
-        them, so a sample queued while a batch runs is always picked up by the next iteration.
-        """
-        loop = asyncio.get_running_loop()
-        while True:
-            self._queue = [q for q in self._queue if not q[2].done() and q[2].get_loop() is loop]
-            if not self._queue:
-                return
-            if len(self._queue) < self.batch_size and self.batch_wait > 0:
-                await asyncio.sleep(self.batch_wait)
-            batch, self._queue = self._queue[: self.batch_size], self._queue[self.batch_size :]
-            await self._run_batch(batch)
-
-    async def _run_batch(
-        self, batch: list[tuple[PreferencePair, dict[str, Any], asyncio.Future[Any]]]
-    ) -> None:
-        groups: dict[str, list[tuple[PreferencePair, asyncio.Future[Any]]]] = {}
-        settings_of: dict[str, dict[str, Any]] = {}
-        for pair, settings, future in batch:
-            key = repr(sorted((k, repr(v)) for k, v in settings.items()))
-            groups.setdefault(key, []).append((pair, future))
-            settings_of[key] = settings
-        for key, items in groups.items():
-            try:
-                records = await asyncio.to_thread(
-                    self._run, [p for p, _ in items], settings_of[key]
-                )
-            except Exception as exc:  # every waiting sample gets the error, none hangs
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), record in zip(items, records, strict=True):
-                if not future.done():
-                    future.set_result(record)
+    def batcher(self) -> RequestBatcher:
+        """Concurrent samples with the same seed and sampling become one pipeline call."""
+        if self._batcher is None:
+            self._batcher = RequestBatcher(
+                {
+                    "judge": lambda key, pairs: self._run(
+                        pairs, {"seed": key[0], "sampling": key[1]}
+                    )
+                },
+                max_batch_items=self.batch_size,
+                window_s=self.batch_wait,
+                name="rubric-arm-inspect",
+            )
+        return self._batcher
 
     def _run(self, pairs: list[PreferencePair], settings: dict[str, Any]) -> list[dict[str, Any]]:
         arm = self.arm()

@@ -30,11 +30,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rubric_arm.errors import InputError
+from rubric_arm.harness.batching import RequestBatcher
 from rubric_arm.pipeline import RubricARM
 from rubric_arm.policy_reward import RubricARMReward
 from rubric_arm.types import DECODINGS, Constraint, SamplingParams, VerdictProbe, validate_prompt
@@ -51,78 +51,6 @@ class ServeLimits:
     max_batch_items: int = 512  # items merged into one engine call
     max_new_tokens: int = 8192
     batch_window_s: float = 0.01  # how long the worker waits for more requests to merge
-
-
-@dataclass
-class _Job:
-    kind: str
-    key: Any  # jobs with equal (kind, key) can be merged into one call
-    items: list[Any]
-    future: Future = field(default_factory=Future)
-
-
-class Batcher:
-    """One worker thread; jobs of the same kind and key queued together run as one call."""
-
-    def __init__(
-        self, handlers: dict[str, Callable[[Any, list[Any]], list[Any]]], limits: ServeLimits
-    ):
-        self.handlers = handlers
-        self.limits = limits
-        self.queue: queue.Queue[_Job] = queue.Queue(maxsize=limits.max_queue)
-        self.calls = 0
-        self.merged = 0
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="rubric-arm-serve", daemon=True)
-        self.thread.start()
-
-    def submit(self, kind: str, key: Any, items: list[Any]) -> Future:
-        job = _Job(kind, key, items)
-        self.queue.put_nowait(job)  # queue.Full -> 503
-        return job.future
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        held: list[_Job] = []
-        while not self._stop.is_set():
-            if held:
-                first = held.pop(0)
-            else:
-                try:
-                    first = self.queue.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-            time.sleep(self.limits.batch_window_s)
-            batch, size = [first], len(first.items)
-            while True:
-                try:
-                    job = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                fits = size + len(job.items) <= self.limits.max_batch_items
-                if (job.kind, job.key) == (first.kind, first.key) and fits:
-                    batch.append(job)
-                    size += len(job.items)
-                else:
-                    held.append(job)
-            self._run(batch)
-
-    def _run(self, batch: list[_Job]) -> None:
-        items = [item for job in batch for item in job.items]
-        self.calls += 1
-        self.merged += len(batch) - 1
-        try:
-            results = self.handlers[batch[0].kind](batch[0].key, items)
-        except Exception as exc:  # the error goes to every waiting request; the worker goes on
-            for job in batch:
-                job.future.set_exception(exc)
-            return
-        start = 0
-        for job in batch:
-            job.future.set_result(results[start : start + len(job.items)])
-            start += len(job.items)
 
 
 def check_grammar(grammar: Any) -> str:
@@ -368,14 +296,17 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
             probe=VerdictProbe() if wants_probe else None,
         )
 
-    batcher = Batcher(
+    batcher = RequestBatcher(
         {
             "rubric": handle_rubrics,
             "compare": handle_compare,
             "reward": handle_reward,
             "chat": handle_chat,
         },
-        limits,
+        max_queue=limits.max_queue,
+        max_batch_items=limits.max_batch_items,
+        window_s=limits.batch_window_s,
+        name="rubric-arm-serve",
     )
     app = FastAPI(title="rubric-arm", description="Rubric-ARM judge service")
     app.state.batcher = batcher
@@ -470,14 +401,10 @@ def build_app(arm: RubricARM, *, limits: ServeLimits | None = None, seed: int = 
             raise InputError(f"{n} {what} in one request; the limit is {limits.max_items}")
 
     async def run(kind: str, key: Any, items: list[Any]) -> Any:
-        import asyncio
-
         try:
-            fut = batcher.submit(kind, key, items)
+            return await batcher.run(kind, key, items)
         except queue.Full:
             return error(503, "the server queue is full; retry later")
-        try:
-            return await asyncio.wrap_future(fut)
         except InputError as exc:
             return error(400, str(exc))
         except Exception as exc:
