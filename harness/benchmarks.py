@@ -32,6 +32,7 @@ from rubric_arm.errors import InputError
 from rubric_arm.harness import scoring
 from rubric_arm.harness.stats import Estimate, bootstrap_ci, grouped_bootstrap_ci
 from rubric_arm.pipeline import random_order
+from rubric_arm.records import JudgeRecord, Judgment
 from rubric_arm.types import PreferencePair, flip
 
 TIE_POLICIES: dict[str, float] = {"half": 0.5, "wrong": 0.0}
@@ -72,8 +73,9 @@ class EvalBenchmark:
     default_split: str | None = None
     data_note: str | None = None
     scorer: Callable[..., list[Metric]] | None = None
-    """Official scoring of the records, called as scorer(records, tie_credit=, protocol=,
-    seed=); None: accuracy over pairs, per subset when there are several."""
+    """Official scoring of the records (a list of `rubric_arm.JudgeRecord`), called as
+    scorer(records, tie_credit=, protocol=, seed=); None: accuracy over pairs, per subset when
+    there are several."""
 
 
 def _load_mini(source: str | Path | None = None, *, split: str | None = None) -> list[Any]:
@@ -213,52 +215,47 @@ def expand(
 # ---- scoring --------------------------------------------------------------------------------
 
 
-def scalar_tie(rec: dict[str, Any]) -> bool:
+def scalar_tie(rec: JudgeRecord) -> bool:
     """Whether a judged record is an exact tie of per-response scores (a scalar judge's)."""
-    scores = rec.get("scores")
+    scores = rec.scores
     return (
-        rec.get("status") == "ok"
+        rec.status == "ok"
         and isinstance(scores, dict)
         and scores.get("A") is not None
         and scores.get("A") == scores.get("B")
     )
 
 
-def pair_credit(rec: dict[str, Any], tie_credit: float) -> float:
+def pair_credit(rec: JudgeRecord, tie_credit: float) -> float:
     """A pair record's score: 1 / 0 for a verdict, `tie_credit` for none (or not judged).
 
     An exact tie of a scalar judge's scores is wrong (0) whatever `tie_credit` is: the official
     classifier rule is strictly chosen > rejected."""
     if scalar_tie(rec):
         return 0.0
-    if rec.get("status") != "ok" or rec.get("winner") is None:
+    if rec.status != "ok" or rec.winner is None:
         return tie_credit
-    return 1.0 if rec["winner"] == rec["label"] else 0.0
+    return 1.0 if rec.winner == rec.label else 0.0
 
 
-def _failures(recs: Sequence[dict[str, Any]]) -> tuple[int, int]:
-    not_judged = sum(r.get("status") != "ok" for r in recs)
-    parse = sum(
-        r.get("status") == "ok" and r.get("winner") is None and not scalar_tie(r) for r in recs
-    )
+def _failures(recs: Sequence[JudgeRecord]) -> tuple[int, int]:
+    not_judged = sum(r.status != "ok" for r in recs)
+    parse = sum(r.status == "ok" and r.winner is None and not scalar_tie(r) for r in recs)
     return parse, not_judged
 
 
-def record_clusters(recs: Sequence[dict[str, Any]]) -> list[str] | None:
+def record_clusters(recs: Sequence[JudgeRecord]) -> list[str] | None:
     """Each record's cluster (its source prompt) for a clustered bootstrap; None if none has one.
 
     A record without a cluster among clustered ones is a cluster of its own.
     """
-    if not any(r.get("cluster") is not None for r in recs):
+    if not any(r.cluster is not None for r in recs):
         return None
-    return [
-        f"cluster:{r['cluster']}" if r.get("cluster") is not None else f"id:{r.get('id')}"
-        for r in recs
-    ]
+    return [f"cluster:{r.cluster}" if r.cluster is not None else f"id:{r.id}" for r in recs]
 
 
 def _metric(
-    name: str, scores: Sequence[float], recs: Sequence[dict[str, Any]], seed: int, **kw: Any
+    name: str, scores: Sequence[float], recs: Sequence[JudgeRecord], seed: int, **kw: Any
 ) -> Metric:
     parse, not_judged = _failures(recs)
     # Clusters apply where each score is one record's (per-item grids keep plain resampling).
@@ -268,12 +265,12 @@ def _metric(
 
 
 def score_pairwise(
-    records: Sequence[dict[str, Any]], *, tie_credit: float, seed: int = 0
+    records: Sequence[JudgeRecord], *, tie_credit: float, seed: int = 0
 ) -> list[Metric]:
     """Accuracy per subset and over all pairs (pooled)."""
-    by_subset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_subset: dict[str, list[JudgeRecord]] = defaultdict(list)
     for r in records:
-        by_subset[str(r.get("subset") or "all")].append(r)
+        by_subset[str(r.subset or "all")].append(r)
     metrics = []
     if len(by_subset) > 1 or "all" not in by_subset:
         for subset in sorted(by_subset):
@@ -284,14 +281,14 @@ def score_pairwise(
     return metrics
 
 
-def _judgment_credit(j: dict[str, Any] | None, label: str, tie_credit: float) -> float:
-    if j is None or j.get("winner") is None:
+def _judgment_credit(j: Judgment | None, label: str, tie_credit: float) -> float:
+    if j is None or j.winner is None:
         return tie_credit
-    return 1.0 if j["winner"] == label else 0.0
+    return 1.0 if j.winner == label else 0.0
 
 
 def position_metrics(
-    records: Sequence[dict[str, Any]], *, tie_credit: float, seed: int = 0
+    records: Sequence[JudgeRecord], *, tie_credit: float, seed: int = 0
 ) -> list[Metric]:
     """Position bias (the paper's Table 13) from a run judged in both orders.
 
@@ -300,20 +297,20 @@ def position_metrics(
     runner's seeded rule (the order a `random` run shows). Empty unless every judged record
     holds both orders.
     """
-    judged = [r for r in records if r.get("status") == "ok" and r.get("label") in ("A", "B")]
+    judged = [r for r in records if r.status == "ok" and r.label in ("A", "B")]
     if not judged:
         return []
     first, second, mixed = [], [], []
     for r in judged:
-        by_order = {j["order"]: j for j in r.get("judgments", []) if j.get("vote", 0) == 0}
+        by_order = {j.order: j for j in r.judgments if j.vote == 0}
         if set(by_order) != {"AB", "BA"}:
             return []
-        label = r["label"]
+        label = r.label
         better_first = "AB" if label == "A" else "BA"
         better_second = "BA" if label == "A" else "AB"
         first.append(_judgment_credit(by_order[better_first], label, tie_credit))
         second.append(_judgment_credit(by_order[better_second], label, tie_credit))
-        shown = random_order(r["id"], r.get("seed", seed))
+        shown = random_order(r.id, seed if r.seed is None else r.seed)
         mixed.append(_judgment_credit(by_order[shown], label, tie_credit))
     note = "single judgments of a both-order run"
     out = [
@@ -343,14 +340,14 @@ def position_metrics(
 
 
 def score_rewardbench(
-    records: Sequence[dict[str, Any]], *, tie_credit: float, seed: int = 0
+    records: Sequence[JudgeRecord], *, tie_credit: float, seed: int = 0
 ) -> list[Metric]:
     """Subset accuracies, then the official weighted section scores and their mean (CIs resample
     within subsets)."""
     metrics = score_pairwise(records, tie_credit=tie_credit, seed=seed)
     metrics = [m for m in metrics if m.name != "overall"]
     scores = np.array([pair_credit(r, tie_credit) for r in records])
-    subsets = [str(r.get("subset")) for r in records]
+    subsets = [str(r.subset) for r in records]
     section_of = {s: sec for sec, ws in scoring.REWARDBENCH_SECTIONS.items() for s in ws}
     present = {
         sec: [s for s in ws if s in subsets] for sec, ws in scoring.REWARDBENCH_SECTIONS.items()
@@ -390,30 +387,30 @@ def score_rewardbench(
     return metrics
 
 
-def _by_item(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    items: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def _by_item(records: Sequence[JudgeRecord]) -> dict[str, list[JudgeRecord]]:
+    items: dict[str, list[JudgeRecord]] = defaultdict(list)
     for r in records:
-        items[r["id"].split("|", 1)[0]].append(r)
+        items[r.id.split("|", 1)[0]].append(r)
     return items
 
 
-def _cell(rec: dict[str, Any], yes: str, no: str) -> str | None:
-    if rec.get("status") != "ok" or rec.get("winner") is None:
+def _cell(rec: JudgeRecord, yes: str, no: str) -> str | None:
+    if rec.status != "ok" or rec.winner is None:
         return None
-    return yes if rec["winner"] == rec["label"] else no
+    return yes if rec.winner == rec.label else no
 
 
-def _grid_key(rec: dict[str, Any]) -> tuple[int, int]:
-    tail = rec["id"].split("|", 1)[1]  # "c{i}r{j}"
+def _grid_key(rec: JudgeRecord) -> tuple[int, int]:
+    tail = rec.id.split("|", 1)[1]  # "c{i}r{j}"
     i, j = tail[1:].split("r")
     return int(i), int(j)
 
 
-def _response_scores(recs: Sequence[dict[str, Any]]) -> tuple[list[float], list[float]] | None:
+def _response_scores(recs: Sequence[JudgeRecord]) -> tuple[list[float], list[float]] | None:
     """Per-response scores of one item from its grid records, if the judge gave scores."""
-    if not all(r.get("status") == "ok" and isinstance(r.get("scores"), dict) for r in recs):
+    if not all(r.status == "ok" and isinstance(r.scores, dict) for r in recs):
         return None
-    cells = {_grid_key(r): r["scores"] for r in recs}
+    cells = {_grid_key(r): r.scores for r in recs}
     n_c = 1 + max(i for i, _ in cells)
     n_i = 1 + max(j for _, j in cells)
     correct = [float(cells[(i, 0)]["A"]) for i in range(n_c)]
@@ -426,15 +423,15 @@ WIN_PROBABILITY = "mean pairwise win probability"
 _SCORE_DECIMALS = 12
 
 
-def _correct_win_probability(rec: dict[str, Any]) -> float | None:
+def _correct_win_probability(rec: JudgeRecord) -> float | None:
     """P(the grid record's correct response beats its incorrect one), from `p_a`, or None.
 
     `p_a` is P(response_a beats response_b) in the pair's own orientation (both shown orders
     already mapped back); the correct response is the labelled one: response_a when the label is
     "A" (as `expand` builds every grid pair), response_b when it is "B".
     """
-    p = rec.get("p_a")
-    label = rec.get("label")
+    p = rec.p_a
+    label = rec.label
     if isinstance(p, bool) or not isinstance(p, int | float) or not math.isfinite(p):
         return None
     if label not in ("A", "B") or not 0.0 <= p <= 1.0:
@@ -443,7 +440,7 @@ def _correct_win_probability(rec: dict[str, Any]) -> float | None:
 
 
 def win_probability_scores(
-    recs: Sequence[dict[str, Any]],
+    recs: Sequence[JudgeRecord],
 ) -> tuple[list[float], list[float]] | None:
     """Per-response scores of one item from a pairwise judge's win probabilities.
 
@@ -478,7 +475,7 @@ def win_probability_scores(
 
 
 def _item_scores(
-    recs: Sequence[dict[str, Any]],
+    recs: Sequence[JudgeRecord],
 ) -> tuple[tuple[list[float], list[float]], str] | None:
     """(correct scores, incorrect scores) of one item and what they are, or None.
 
@@ -532,7 +529,7 @@ def _ties_estimate(
 
 
 def score_rb2(
-    records: Sequence[dict[str, Any]], *, protocol: str = "all_pairs", seed: int = 0, **_: Any
+    records: Sequence[JudgeRecord], *, protocol: str = "all_pairs", seed: int = 0, **_: Any
 ) -> list[Metric]:
     """Per-subset RewardBench 2 scores (and the overall mean when all six subsets are scored).
 
@@ -544,13 +541,13 @@ def score_rb2(
     out (counted in the note). Every metric's note names the rule(s) that scored it.
     """
     credits: dict[str, list[float]] = defaultdict(list)
-    recs_by_subset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    recs_by_subset: dict[str, list[JudgeRecord]] = defaultdict(list)
     rules: dict[str, Counter[str]] = defaultdict(Counter)
     ties_rows: list[dict[str, Any]] = []
     ties_left_out = 0
     nan_items: Counter[str] = Counter()
     for item, recs in sorted(_by_item(records).items()):
-        subset = str(recs[0].get("subset"))
+        subset = str(recs[0].subset)
         recs_by_subset[subset] += recs
         found = _item_scores(recs)
         if subset == "Ties":
@@ -619,14 +616,14 @@ def score_rb2(
     return metrics
 
 
-def score_rmbench(records: Sequence[dict[str, Any]], *, seed: int = 0, **_: Any) -> list[Metric]:
+def score_rmbench(records: Sequence[JudgeRecord], *, seed: int = 0, **_: Any) -> list[Metric]:
     """Per-domain hard / normal / easy / total from the 3 x 3 grid (a missing verdict counts 0)."""
     rows = []
-    recs_by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    recs_by_domain: dict[str, list[JudgeRecord]] = defaultdict(list)
     for _item, recs in sorted(_by_item(records).items()):
         outcomes = {_grid_key(r): _cell(r, "chosen", "rejected") for r in recs}
         matrix = scoring.rmbench_matrix_from_pairwise(outcomes)
-        domain = str(recs[0].get("subset"))
+        domain = str(recs[0].subset)
         rows.append(
             (scoring._RMBENCH_POOL.get(domain, domain), scoring.rmbench_matrix_scores(matrix))
         )
@@ -656,20 +653,20 @@ def score_rmbench(records: Sequence[dict[str, Any]], *, seed: int = 0, **_: Any)
     return metrics
 
 
-def score_judgebench(records: Sequence[dict[str, Any]], *, seed: int = 0, **_: Any) -> list[Metric]:
+def score_judgebench(records: Sequence[JudgeRecord], *, seed: int = 0, **_: Any) -> list[Metric]:
     """JudgeBench's both-order rule per pair, per source and overall."""
     by_source: dict[str, list[float]] = defaultdict(list)
     for r in records:
-        verdicts = {j["order"]: j["winner"] for j in r.get("judgments", [])}
+        verdicts = {j.order: j.winner for j in r.judgments}
         fwd = verdicts.get("AB")
         swapped_raw = verdicts.get("BA")
         # judgments store winners in the pair's own labels; judgebench_item wants the raw
         # verdict of the swapped prompt, i.e. mapped back.
         swapped = flip(swapped_raw)
-        label = "A>B" if r["label"] == "A" else "B>A"
-        by_source[str(r.get("subset"))].append(scoring.judgebench_item(fwd, swapped, label))
+        label = "A>B" if r.label == "A" else "B>A"
+        by_source[str(r.subset)].append(scoring.judgebench_item(fwd, swapped, label))
     metrics = [
-        _metric(s, v, [r for r in records if str(r.get("subset")) == s], seed)
+        _metric(s, v, [r for r in records if str(r.subset) == s], seed)
         for s, v in sorted(by_source.items())
     ]
     all_scores = [x for v in by_source.values() for x in v]
@@ -679,7 +676,7 @@ def score_judgebench(records: Sequence[dict[str, Any]], *, seed: int = 0, **_: A
 
 def score(
     bench: EvalBenchmark,
-    records: Sequence[dict[str, Any]],
+    records: Sequence[JudgeRecord],
     *,
     tie_policy: str = "half",
     protocol: str = "all_pairs",

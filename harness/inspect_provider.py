@@ -26,6 +26,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 from rubric_arm.errors import InputError
 from rubric_arm.harness.batching import RequestBatcher
+from rubric_arm.records import JudgeRecord
 from rubric_arm.types import PreferencePair, SamplingParams
 
 PAIR_KEY = "rubric_arm_pair"
@@ -116,38 +117,35 @@ class RubricARMAPI(ModelAPI):
             )
         return self._batcher
 
-    def _run(self, pairs: list[PreferencePair], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    def _run(self, pairs: list[PreferencePair], settings: dict[str, Any]) -> list[JudgeRecord]:
         arm = self.arm()
         saved = arm.judge_sampling
         arm.judge_sampling = settings["sampling"]
         try:
-            records = arm.judge(pairs, order=self.order, seed=settings["seed"], votes=self.votes)
+            return arm.judge(pairs, order=self.order, seed=settings["seed"], votes=self.votes)
         finally:
             arm.judge_sampling = saved
-        return [r.to_dict(timings=False) for r in records]
 
 
-def _output(model: str, record: dict[str, Any]) -> ModelOutput:
+def _output(model: str, record: JudgeRecord) -> ModelOutput:
     """The judge's text as the completion; rubric, verdict and tokens in metadata."""
-    judgments = record.get("judgments") or []
-    text = "\n\n".join(j["text"] for j in judgments) or (record.get("error") or "")
-    winner = record.get("winner")
+    text = "\n\n".join(j.text for j in record.judgments) or (record.error or "")
     output = ModelOutput.from_content(model=model, content=text)
-    prompt_tokens = sum(j["prompt_tokens"] for j in judgments)
-    completion_tokens = sum(j["completion_tokens"] for j in judgments)
+    prompt_tokens = sum(j.prompt_tokens for j in record.judgments)
+    completion_tokens = sum(j.completion_tokens for j in record.judgments)
     output.usage = ModelUsage(
         input_tokens=prompt_tokens,
         output_tokens=completion_tokens,
         total_tokens=prompt_tokens + completion_tokens,
     )
     output.metadata = {
-        "winner": winner,
-        "status": record.get("status"),
-        "rubric": (record.get("rubric") or {}).get("text"),
-        "decoding": record.get("decoding"),
-        "verdict_rule": record.get("verdict_rule"),
-        "p_a": record.get("p_a"),
-        "record": record,
+        "winner": record.winner,
+        "status": record.status,
+        "rubric": record.rubric.text if record.rubric else None,
+        "decoding": record.decoding,
+        "verdict_rule": record.verdict_rule,
+        "p_a": record.p_a,
+        "record": record.to_dict(timings=False),
     }
     return output
 

@@ -32,6 +32,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from rubric_arm.harness.benchmarks import TIE_POLICIES
 from rubric_arm.harness.inspect_provider import PAIR_KEY
 from rubric_arm.pipeline import shown_orders
+from rubric_arm.records import JudgeRecord, Judgment
 from rubric_arm.templates import load_template
 from rubric_arm.types import PreferencePair, as_shown, prompt_text
 from rubric_arm.verdict import parse_winner
@@ -134,7 +135,7 @@ def task_metadata(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-def records_from_scores(scores: list[SampleScore]) -> list[dict[str, Any]]:
+def records_from_scores(scores: list[SampleScore]) -> list[JudgeRecord]:
     """Per-pair records (the runner's shape) from sample scores; both orders merge into one.
 
     Inspect also computes metrics on the samples finished so far: only items whose every
@@ -142,38 +143,46 @@ def records_from_scores(scores: list[SampleScore]) -> list[dict[str, Any]]:
     Orders merge by the model's verdict rule: the majority of their winners, or under "prob"
     the side of their mean p_a (in the pair's own labels), as the pipeline merges them.
     """
-    from rubric_arm.harness.judges import judgments_p_a, judgments_winner
-
     seen = Counter(_item((s.score.metadata or {})["pair_id"]) for s in scores)
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, JudgeRecord] = {}
+    index: dict[str, int] = {}
     for s in scores:
-        if seen[_item(s.score.metadata["pair_id"])] < s.score.metadata.get("item_samples", 1):
-            continue
         meta = s.score.metadata or {}
+        if seen[_item(meta["pair_id"])] < meta.get("item_samples", 1):
+            continue
         rid = meta["pair_id"]
-        rec = merged.setdefault(
-            rid,
-            {
-                "id": rid,
-                "subset": None if meta.get("subset") == "all" else meta.get("subset"),
-                "cluster": meta.get("cluster"),
-                "label": meta["label"],
-                "status": "ok",
-                "judgments": [],
-                "index": meta.get("index", 0),
-                "verdict_rule": meta.get("verdict_rule") or "vote",
-                "decoding": meta.get("decoding"),
-            },
-        )
-        rec["judgments"].append(
-            {"order": meta["order"], "vote": 0, "winner": meta["winner"], "p_a": meta.get("p_a")}
+        if rid not in merged:
+            subset = meta.get("subset")
+            merged[rid] = JudgeRecord(
+                id=rid,
+                subset=None if subset == "all" else subset,
+                label=meta["label"],
+                status="ok",
+                cluster=meta.get("cluster"),
+                verdict_rule=meta.get("verdict_rule") or "vote",
+                decoding=meta.get("decoding"),
+            )
+            index[rid] = meta.get("index", 0)
+        merged[rid].judgments.append(
+            Judgment(
+                order=meta["order"],
+                vote=0,
+                winner=meta["winner"],
+                format_ok=meta["winner"] is not None,
+                failure=None,
+                format_problems=[],
+                text="",
+                prompt_tokens=0,
+                completion_tokens=0,
+                finish_reason="stop",
+                p_a=meta.get("p_a"),
+            )
         )
     for rec in merged.values():
-        rec["judgments"].sort(key=lambda j: j["order"])
-        rec["p_a"] = judgments_p_a(rec["judgments"])
-        rec["winner"] = judgments_winner(rec["judgments"], rec["verdict_rule"])
+        rec.judgments.sort(key=lambda j: j.order)
+        rec.decide()
     # The dataset's pair order, as the runner scores them (bootstrap resamples follow it).
-    return sorted(merged.values(), key=lambda r: r["index"])
+    return sorted(merged.values(), key=lambda r: index[r.id])
 
 
 @metric

@@ -20,6 +20,7 @@ from typing import Any
 
 from rubric_arm.errors import InputError
 from rubric_arm.pipeline import RubricARM, shown_orders, stable_hash
+from rubric_arm.records import JudgeRecord, Judgment, mean_p_a
 from rubric_arm.types import (
     DECODINGS,
     VERDICT_RULES,
@@ -30,8 +31,6 @@ from rubric_arm.types import (
     prompt_text,
 )
 from rubric_arm.verdict import majority_vote
-
-Record = dict[str, Any]
 
 PIPELINE_JUDGES = frozenset({"rubric-arm", "prompted-rubric", "direct"})
 """Judges built on RubricARM: they take both switches, `decoding` and `verdict`."""
@@ -74,23 +73,6 @@ def judge_switches(name: str, args: dict[str, Any]) -> dict[str, str | None]:
     return {"decoding": None, "verdict": verdict}
 
 
-def judgments_p_a(judgments: Sequence[Record]) -> float | None:
-    """P(response_a better) averaged over the judgments (samples, orders) that recorded one."""
-    probs = [float(j["p_a"]) for j in judgments if j.get("p_a") is not None]
-    return round(sum(probs) / len(probs), 6) if probs else None
-
-
-def judgments_winner(judgments: Sequence[Record], rule: str | None) -> Winner | None:
-    """The core's `decide` for judgments held as plain records: the strict majority of their
-    winners, or under rule "prob" the side of their mean p_a (None at 0.5 or without any)."""
-    if rule == "prob":
-        p = judgments_p_a(judgments)
-        if p is None or p == 0.5:
-            return None
-        return "A" if p > 0.5 else "B"
-    return majority_vote([j.get("winner") for j in judgments])
-
-
 class Judge(ABC):
     """A pairwise judge; `config()` is what a run folder records to reproduce it.
 
@@ -109,31 +91,32 @@ class Judge(ABC):
     @abstractmethod
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
-    ) -> list[Record]:
+    ) -> list[JudgeRecord]:
         """One record per pair, in input order."""
 
 
-def _base_record(pair: PreferencePair, order: str, seed: int) -> Record:
-    return {
-        "id": pair.id,
-        "subset": pair.subset,
-        "cluster": pair.cluster,
-        "label": pair.label,
-        "status": "ok",
-        "winner": None,
-        "correct": None,
-        "error": None,
-        "order": order,
-        "votes": 1,
-        "seed": seed,
-        "rubric": None,
-        "judgments": [],
-        "truncated": {},
-    }
+def _base_record(pair: PreferencePair, order: str, seed: int, **kw: Any) -> JudgeRecord:
+    return JudgeRecord(
+        id=pair.id,
+        subset=pair.subset,
+        label=pair.label,
+        status="ok",
+        order=order,
+        seed=seed,
+        cluster=pair.cluster,
+        **kw,
+    )
 
 
-def _set_correct(rec: Record, pair: PreferencePair) -> None:
-    rec["correct"] = None if pair.label is None else rec["winner"] == pair.label
+def _scored(
+    pair: PreferencePair, seed: int, a: float, b: float, winner: Winner | None
+) -> JudgeRecord:
+    """The record of a judge that scores each response alone (no text, no verdict rule)."""
+    rec = _base_record(
+        pair, "independent", seed, decoding=None, verdict_rule=None, scores={"A": a, "B": b}
+    )
+    rec.set_winner(winner)
+    return rec
 
 
 class RubricARMJudge(Judge):
@@ -176,14 +159,12 @@ class RubricARMJudge(Judge):
 
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
-    ) -> list[Record]:
+    ) -> list[JudgeRecord]:
         records = self.arm.judge(pairs, order=order, seed=seed, votes=self.votes, desc=desc)  # type: ignore[arg-type]
-        out = []
         for rec in records:
-            d = rec.to_dict(timings=False)
-            d["seconds"] = round(rec.judge_seconds + (rec.rubric or {}).get("seconds", 0.0), 4)
-            out.append(d)
-        return out
+            rubric_seconds = rec.rubric.seconds if rec.rubric else 0.0
+            rec.seconds = round(rec.judge_seconds + rubric_seconds, 4)
+        return records
 
 
 class ScalarJudge(Judge):
@@ -257,17 +238,13 @@ class ScalarJudge(Judge):
 
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
-    ) -> list[Record]:
+    ) -> list[JudgeRecord]:
         flat = [(p.prompt, r) for p in pairs for r in (p.response_a, p.response_b)]
         scores = self.score(flat)
         out = []
         for k, pair in enumerate(pairs):
             a, b = scores[2 * k], scores[2 * k + 1]
-            rec = _base_record(pair, "independent", seed)
-            rec["scores"] = {"A": a, "B": b}
-            rec["winner"] = "A" if a > b else "B" if b > a else None
-            _set_correct(rec, pair)
-            out.append(rec)
+            out.append(_scored(pair, seed, a, b, "A" if a > b else "B" if b > a else None))
         return out
 
 
@@ -282,15 +259,11 @@ class RandomJudge(Judge):
 
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
-    ) -> list[Record]:
+    ) -> list[JudgeRecord]:
         out = []
         for pair in pairs:
-            rec = _base_record(pair, "independent", seed)
             a, b = (stable_hash(seed, "random-judge", pair.id, side) / 2**63 for side in ("A", "B"))
-            rec["scores"] = {"A": a, "B": b}
-            rec["winner"] = "A" if a > b else "B"
-            _set_correct(rec, pair)
-            out.append(rec)
+            out.append(_scored(pair, seed, a, b, "A" if a > b else "B"))
         return out
 
 
@@ -381,34 +354,31 @@ class LogprobJudge(Judge):
 
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
-    ) -> list[Record]:
+    ) -> list[JudgeRecord]:
         jobs = [(k, o) for k, p in enumerate(pairs) for o in shown_orders(p.id, order, seed)]
         margins = self._margins([self._text(pairs[k], o) for k, o in jobs])
-        out = [_base_record(p, order, seed) for p in pairs]
+        out = [_base_record(p, order, seed, decoding=None) for p in pairs]
         for (k, o), (margin, n_tokens) in zip(jobs, margins, strict=True):
             shown = "A" if margin > 0 else "B" if margin < 0 else None
             winner = as_shown(shown, o)
             shown_p_a = _sigmoid(margin)
-            out[k]["judgments"].append(
-                {
-                    "order": o,
-                    "vote": 0,
-                    "winner": winner,
-                    "format_ok": winner is not None,
-                    "failure": None if winner else "equal probabilities",
-                    "format_problems": [],
-                    "text": f"log p(A) - log p(B) = {margin:.4f}",
-                    "prompt_tokens": n_tokens,
-                    "completion_tokens": 0,
-                    "finish_reason": "logprob",
-                    "p_a": round(shown_p_a if o == "AB" else 1.0 - shown_p_a, 6),
-                }
+            out[k].judgments.append(
+                Judgment(
+                    order=o,  # type: ignore[arg-type]
+                    vote=0,
+                    winner=winner,
+                    format_ok=winner is not None,
+                    failure=None if winner else "equal probabilities",
+                    format_problems=[],
+                    text=f"log p(A) - log p(B) = {margin:.4f}",
+                    prompt_tokens=n_tokens,
+                    completion_tokens=0,
+                    finish_reason="logprob",
+                    p_a=round(shown_p_a if o == "AB" else 1.0 - shown_p_a, 6),
+                )
             )
-        for r, p in zip(out, pairs, strict=True):
-            r["verdict_rule"] = self.verdict
-            r["p_a"] = judgments_p_a(r["judgments"])
-            r["winner"] = judgments_winner(r["judgments"], self.verdict)
-            _set_correct(r, p)
+        for r in out:
+            r.decide(self.verdict)
         return out
 
 
@@ -456,7 +426,7 @@ class VotingJudge(Judge):
 
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
-    ) -> list[Record]:
+    ) -> list[JudgeRecord]:
         runs = [
             self.inner.judge_pairs(pairs, order=order, seed=seed + v, desc=f"{desc} vote {v + 1}")
             for v in range(self.k)
@@ -464,22 +434,24 @@ class VotingJudge(Judge):
         out = []
         for k, pair in enumerate(pairs):
             votes = [run[k] for run in runs]
-            rec = _base_record(pair, order, seed)
-            rec["votes"] = self.k
-            rec["judgments"] = [j for v in votes for j in v.get("judgments", [])]
-            rec["vote_winners"] = [v.get("winner") for v in votes]
-            rec["decoding"] = self.decoding
-            rec["verdict_rule"] = self.verdict or "vote"
-            rec["p_a"] = judgments_p_a(rec["judgments"])
-            bad = [v for v in votes if v.get("status") != "ok"]
+            rec = _base_record(
+                pair,
+                order,
+                seed,
+                votes=self.k,
+                judgments=[j for v in votes for j in v.judgments],
+                vote_winners=[v.winner for v in votes],
+                decoding=self.decoding,
+                verdict_rule=self.verdict or "vote",
+            )
+            rec.p_a = mean_p_a(rec.judgments)
+            bad = [v for v in votes if v.status != "ok"]
             if bad:
-                rec["status"], rec["error"] = bad[0]["status"], bad[0].get("error")
-            elif rec["verdict_rule"] == "prob":
-                rec["winner"] = judgments_winner(rec["judgments"], "prob")
-                _set_correct(rec, pair)
+                rec.status, rec.error = bad[0].status, bad[0].error
+            elif rec.verdict_rule == "prob":
+                rec.decide()
             else:
-                rec["winner"] = majority_vote(rec["vote_winners"])
-                _set_correct(rec, pair)
+                rec.set_winner(majority_vote(rec.vote_winners or []))
             out.append(rec)
         return out
 

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from rubric_arm.data.benchmarks import BENCHMARKS
-from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import RubricArmError
 from rubric_arm.harness.benchmarks import (
     TIE_POLICIES,
@@ -24,6 +23,7 @@ from rubric_arm.harness.benchmarks import (
 )
 from rubric_arm.harness.paper import paper_figure
 from rubric_arm.harness.stats import bootstrap_ci, paired_bootstrap
+from rubric_arm.records import JudgeRecord, read_records
 
 CALIBRATION_BINS = 5
 """Equal-width confidence bins over [0.5, 1] in the reliability table."""
@@ -40,16 +40,14 @@ def load_run(path: str | Path) -> dict[str, Any]:
         parts[name] = json.loads(file.read_text(encoding="utf-8"))
     parts["path"] = str(path)
     records_file = path / "records.jsonl"
-    records = read_results(records_file) if records_file.is_file() else []
+    records = read_records(records_file) if records_file.is_file() else []
     parts["decoding"] = _setting(records, parts, "decoding")
     parts["verdict_rule"] = _setting(records, parts, "verdict_rule")
     parts["judgments"] = judgment_counts(records)
     parts["pairs_failed"] = (
         {
-            "parse_failures": sum(
-                r.get("status") == "ok" and r.get("winner") is None for r in records
-            ),
-            "not_judged": sum(r.get("status") != "ok" for r in records),
+            "parse_failures": sum(r.status == "ok" and r.winner is None for r in records),
+            "not_judged": sum(r.status != "ok" for r in records),
         }
         if records
         else None
@@ -59,10 +57,10 @@ def load_run(path: str | Path) -> dict[str, Any]:
     return parts
 
 
-def _setting(records: Sequence[dict[str, Any]], run: dict[str, Any], key: str) -> str | None:
+def _setting(records: Sequence[JudgeRecord], run: dict[str, Any], key: str) -> str | None:
     """A judge setting as its records state it (values joined by "+" if they differ), else as
     the run's judge arguments or judge config state it, else None (judges without it)."""
-    values = sorted({str(r[key]) for r in records if r.get(key) is not None})
+    values = sorted({str(v) for r in records if (v := getattr(r, key)) is not None})
     if values:
         return "+".join(values)
     for source in (run["config"].get("judge_args"), run["metadata"].get("judge_config")):
@@ -71,16 +69,16 @@ def _setting(records: Sequence[dict[str, Any]], run: dict[str, Any], key: str) -
     return None
 
 
-def judgment_counts(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+def judgment_counts(records: Sequence[JudgeRecord]) -> dict[str, int]:
     """Single judgments (samples x orders) and how many of them gave no parsed verdict.
 
     A pair's verdict combines its judgments, so a pair can have a verdict while some of its
     judgments failed to parse; the pair-level count is the metrics' `parse_failures`.
     """
-    judgments = [j for r in records for j in r.get("judgments") or []]
+    judgments = [j for r in records for j in r.judgments]
     return {
         "judgments": len(judgments),
-        "unparsed": sum(j.get("winner") is None for j in judgments),
+        "unparsed": sum(j.winner is None for j in judgments),
     }
 
 
@@ -116,7 +114,7 @@ def _ece_rows(confidence: np.ndarray, hit: np.ndarray, bins: int) -> np.ndarray:
 
 
 def calibration(
-    records: Sequence[dict[str, Any]], *, bins: int = CALIBRATION_BINS, seed: int = 0
+    records: Sequence[JudgeRecord], *, bins: int = CALIBRATION_BINS, seed: int = 0
 ) -> dict[str, Any] | None:
     """Calibration of the judge's win probability `p_a` against the labels, or None without any.
 
@@ -132,13 +130,13 @@ def calibration(
     """
     chosen: list[float] = []
     for r in records:
-        p = r.get("p_a")
-        if r.get("label") not in ("A", "B") or p is None:
+        p = r.p_a
+        if r.label not in ("A", "B") or p is None:
             continue
         p = float(p)
         if not math.isfinite(p):
             continue
-        chosen.append(p if r["label"] == "A" else 1.0 - p)
+        chosen.append(p if r.label == "A" else 1.0 - p)
     if not chosen:
         return None
     q = np.asarray(chosen)
@@ -238,12 +236,10 @@ def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         bench = get_benchmark(run["scores"]["benchmark"])
         if bench.multi or bench.orders:
             return []
-        records = read_results(Path(run["path"]) / "records.jsonl")
+        records = read_records(Path(run["path"]) / "records.jsonl")
         tie = TIE_POLICIES[run["scores"]["tie_policy"]]
-        credits.append({r["id"]: pair_credit(r, tie) for r in records})
-        clusters.update(
-            zip([r["id"] for r in records], record_clusters(records) or [], strict=False)
-        )
+        credits.append({r.id: pair_credit(r, tie) for r in records})
+        clusters.update(zip([r.id for r in records], record_clusters(records) or [], strict=False))
     out = []
     for i in range(len(runs)):
         for j in range(i + 1, len(runs)):

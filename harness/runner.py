@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rubric_arm.data.jsonl import ResumableWriter, changed_settings, read_results
+from rubric_arm.data.jsonl import ResumableWriter, changed_settings
 from rubric_arm.data.runfiles import RunLock, refuse_foreign
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import TIE_POLICIES, Metric, expand, get_benchmark, score
@@ -38,6 +38,7 @@ from rubric_arm.harness.judges import (
     package_versions,
 )
 from rubric_arm.pipeline import mark_rubric_reuse
+from rubric_arm.records import JudgeRecord, read_records
 
 RUN_FORMAT = 1
 
@@ -146,18 +147,18 @@ def _check_config(path: Path, config: dict[str, Any], *, has_records: bool) -> N
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _token_totals(records: list[dict[str, Any]]) -> dict[str, int]:
+def _token_totals(records: list[JudgeRecord]) -> dict[str, int]:
     totals = {"judge_prompt": 0, "judge_completion": 0, "rubric_prompt": 0, "rubric_completion": 0}
     seen_rubrics = set()
     for r in records:
-        for j in r.get("judgments", []):
-            totals["judge_prompt"] += int(j.get("prompt_tokens", 0))
-            totals["judge_completion"] += int(j.get("completion_tokens", 0))
-        rub = r.get("rubric")
-        if rub and not rub.get("cached") and rub.get("text") not in seen_rubrics:
-            seen_rubrics.add(rub.get("text"))
-            totals["rubric_prompt"] += int(rub.get("prompt_tokens", 0))
-            totals["rubric_completion"] += int(rub.get("completion_tokens", 0))
+        for j in r.judgments:
+            totals["judge_prompt"] += j.prompt_tokens
+            totals["judge_completion"] += j.completion_tokens
+        rub = r.rubric
+        if rub and not rub.cached and rub.text not in seen_rubrics:
+            seen_rubrics.add(rub.text)
+            totals["rubric_prompt"] += rub.prompt_tokens
+            totals["rubric_completion"] += rub.completion_tokens
     return totals
 
 
@@ -235,7 +236,7 @@ def _run_locked(
     seen_rubrics: set[str] = set()
     if resumable:
         prompts = [p.prompt for p in pairs[:resumable]]
-        mark_rubric_reuse(read_results(records_path)[:resumable], prompts, seen_rubrics)
+        mark_rubric_reuse(read_records(records_path)[:resumable], prompts, seen_rubrics)
     with writer.open():
         done = resumed_from = writer.done
         if done:
@@ -255,13 +256,13 @@ def _run_locked(
             assert judge is not None
             recs = judge.judge_pairs(chunk, order=order, seed=config.seed, desc="chunk")
             mark_rubric_reuse(recs, [p.prompt for p in chunk], seen_rubrics)
-            writer.write_chunk(recs)
+            writer.write_chunk([r.to_dict(timings=False) for r in recs])
             bar.update(len(chunk))
         bar.close()
     wall = wall_before + time.perf_counter() - start
 
-    records = read_results(records_path)
-    if [r["id"] for r in records] != ids:
+    records = read_records(records_path)
+    if [r.id for r in records] != ids:
         raise RubricArmError(
             f"{records_path} does not match the benchmark's pairs: start over with --force"
         )

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rubric_arm.data.jsonl import read_results
+from rubric_arm.records import read_records
 
 
 def run_harness_bench(
@@ -29,9 +29,9 @@ def run_harness_bench(
         out = Path(tmp) / "run"
         run_eval(config, out, judge=judge, progress=False, log=lambda _: None)
         meta = json.loads((out / "metadata.json").read_text(encoding="utf-8"))
-        records = read_results(out / "records.jsonl")
+        records = read_records(out / "records.jsonl")
     wall = float(meta["wall_seconds"])
-    model_seconds = sum(float(r.get("seconds", 0.0)) for r in records)
+    model_seconds = sum(r.seconds or 0.0 for r in records)
     tokens = meta["tokens"]
     generated = tokens["judge_completion"] + tokens["rubric_completion"]
     result = {

@@ -20,12 +20,12 @@ def run_figures(run: FinishedRun) -> dict[str, Any]:
     meta = run.metadata
     tokens = meta.get("tokens", {})
     records = run.records
-    judgments = sum(len(r.get("judgments", [])) for r in records)
-    rubric_rows = [r["rubric"] for r in records if r.get("rubric")]
+    judgments = sum(len(r.judgments) for r in records)
+    rubric_rows = [r.rubric for r in records if r.rubric]
     prompts = meta.get("n_items", len(records))
     generated = int(tokens.get("judge_completion", 0)) + int(tokens.get("rubric_completion", 0))
     wall = float(meta.get("wall_seconds", 0.0))
-    model_seconds = sum(float(r.get("seconds", 0.0)) for r in records)
+    model_seconds = sum(r.seconds or 0.0 for r in records)
     return {
         "judge": run.label,
         "prompts": prompts,
@@ -38,9 +38,7 @@ def run_figures(run: FinishedRun) -> dict[str, Any]:
         ),
         "rubric_tokens_generated": int(tokens.get("rubric_completion", 0)),
         "rubric_cache_hit_rate": (
-            sum(bool(r.get("cached")) for r in rubric_rows) / len(rubric_rows)
-            if rubric_rows
-            else None
+            sum(r.cached for r in rubric_rows) / len(rubric_rows) if rubric_rows else None
         ),
         "generated_tokens": generated,
         "tokens_per_second": generated / wall if wall else None,

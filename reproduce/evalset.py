@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import InputError
 from rubric_arm.harness.benchmarks import get_benchmark
+from rubric_arm.records import JudgeRecord, read_records
 from rubric_arm.reproduce.steps import Step
 
 
@@ -96,7 +96,7 @@ class FinishedRun:
     config: dict[str, Any]
     metadata: dict[str, Any]
     scores: dict[str, Any]
-    records: list[dict[str, Any]]
+    records: list[JudgeRecord]
 
     def metric(self, name: str) -> dict[str, Any] | None:
         return next((m for m in self.scores["metrics"] if m["name"] == name), None)
@@ -112,7 +112,7 @@ def read_run(label: str, path: Path) -> FinishedRun:
         load("config.json"),
         load("metadata.json"),
         load("scores.json"),
-        read_results(path / "records.jsonl"),
+        read_records(path / "records.jsonl"),
     )
 
 

@@ -16,11 +16,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
-from rubric_arm.data.jsonl import read_results
 from rubric_arm.data.mini import load_mini
 from rubric_arm.harness.report import wilson_interval
+from rubric_arm.records import JudgeRecord, read_records
 from rubric_arm.types import PreferencePair, as_shown
 
 STATED = re.compile(
@@ -74,14 +73,14 @@ def _truth(pair: PreferencePair, original: str) -> list[bool] | None:
     return [bool(x) for x in loose] if isinstance(loose, list) else None
 
 
-def audit_record(rec: dict[str, Any], pair: PreferencePair) -> Audit:
+def audit_record(rec: JudgeRecord, pair: PreferencePair) -> Audit:
     """The audit counts of one record (its first judgment)."""
     a = Audit()
-    judgments = rec.get("judgments") or []
-    if rec.get("status") != "ok" or not judgments or pair.label is None:
+    judgments = rec.judgments
+    if rec.status != "ok" or not judgments or pair.label is None:
         return a
     j = judgments[0]
-    order, text, winner = j["order"], j.get("text") or "", j.get("winner")
+    order, text, winner = j.order, j.text, j.winner
     a.judged = 1
     a.correct = int(winner == pair.label)
     a.first_shown = int(winner is not None and as_shown(winner, order) == "A")
@@ -110,9 +109,9 @@ def audit_run(run: Path) -> Audit:
     """Audit every record of a mini-suite eval run folder."""
     pairs = {p.id: p for p in load_mini("heldout")}
     total = Audit()
-    for rec in read_results(run / "records.jsonl"):
-        if rec["id"] in pairs:
-            total.add(audit_record(rec, pairs[rec["id"]]))
+    for rec in read_records(run / "records.jsonl"):
+        if rec.id in pairs:
+            total.add(audit_record(rec, pairs[rec.id]))
     return total
 
 

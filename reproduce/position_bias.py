@@ -30,10 +30,8 @@ def run_figures(run: FinishedRun) -> dict[str, Any]:
         out[key] = {k: 100 * m[k] for k in ("value", "low", "high")} | {"n": m["n"]}
     overall = run.metric("overall")
     out["parse_failures"] = overall["parse_failures"] if overall else None
-    out["judgments"] = sum(len(r.get("judgments", [])) for r in run.records)
-    out["unparsed_judgments"] = sum(
-        j.get("winner") is None for r in run.records for j in r.get("judgments", [])
-    )
+    out["judgments"] = sum(len(r.judgments) for r in run.records)
+    out["unparsed_judgments"] = sum(j.winner is None for r in run.records for j in r.judgments)
     return out
 
 

@@ -19,13 +19,13 @@ import json
 import platform
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rubric_arm.errors import InputError
 from rubric_arm.harness.benchmarks import score_pairwise
-from rubric_arm.pipeline import Judgment
+from rubric_arm.records import JudgeRecord, Judgment, read_records
 from rubric_arm.verdict import majority_vote
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,33 +51,32 @@ class Figure:
 
 # ---- frozen judge outputs -------------------------------------------------------------------
 def frozen_rows_from_records(
-    records: Iterable[dict[str, Any]], set_name: str, *, direct: bool = False
+    records: Iterable[JudgeRecord], set_name: str, *, direct: bool = False
 ) -> list[dict[str, Any]]:
-    """The parts of judged records the check needs: ids, labels and the raw judge texts."""
+    """The parts of judged records the check needs (ids, labels and the raw judge texts), as the
+    frozen file's rows."""
     rows = []
     for r in records:
-        if r.get("status") != "ok" or r.get("label") not in ("A", "B"):
+        if r.status != "ok" or r.label not in ("A", "B"):
             continue
-        n_criteria = (r.get("rubric") or {}).get("n_criteria", 0)
         rows.append(
             {
                 "set": set_name,
-                "id": r["id"],
-                "subset": r.get("subset"),
-                "label": r["label"],
-                "seed": r.get("seed", 0),
-                "n_criteria": int(n_criteria),
+                "id": r.id,
+                "subset": r.subset,
+                "label": r.label,
+                "seed": 0 if r.seed is None else r.seed,
+                "n_criteria": r.rubric.n_criteria if r.rubric else 0,
                 "direct": direct,
                 "judgments": [
-                    {"order": j["order"], "vote": j.get("vote", 0), "text": j["text"]}
-                    for j in r.get("judgments", [])
+                    {"order": j.order, "vote": j.vote, "text": j.text} for j in r.judgments
                 ],
             }
         )
     return rows
 
 
-def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
+def rescore_row(row: dict[str, Any]) -> JudgeRecord:
     """A pair record rebuilt from frozen texts with today's parser (Judgment.from_text)."""
     judgments = [
         Judgment.from_text(
@@ -89,24 +88,23 @@ def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
         )
         for j in row["judgments"]
     ]
-    winner = majority_vote([j.winner for j in judgments])
-    return {
-        "id": row["id"],
-        "subset": row.get("subset"),
-        "label": row["label"],
-        "status": "ok",
-        "seed": row.get("seed", 0),
-        "winner": winner,
-        "correct": winner == row["label"],
-        "judgments": [asdict(j) for j in judgments],
-    }
+    rec = JudgeRecord(
+        id=row["id"],
+        subset=row.get("subset"),
+        label=row["label"],
+        status="ok",
+        seed=row.get("seed", 0),
+        judgments=judgments,
+    )
+    rec.set_winner(majority_vote([j.winner for j in judgments]))
+    return rec
 
 
 def frozen_figures(path: Path = FROZEN) -> list[Figure]:
     """Accuracy, parsed verdicts and well-formed outputs per frozen set, re-parsed now."""
     if not path.is_file():
         raise InputError(f"{path} not found: the frozen judge outputs are committed with the repo")
-    by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_set: dict[str, list[JudgeRecord]] = defaultdict(list)
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -120,7 +118,7 @@ def frozen_figures(path: Path = FROZEN) -> list[Figure]:
     for name in sorted(by_set):
         records = by_set[name]
         metrics = {m.name: m for m in score_pairwise(records, tie_credit=0.5, seed=0)}
-        judgments = [j for r in records for j in r["judgments"]]
+        judgments = [j for r in records for j in r.judgments]
         n = len(records)
         out.append(
             Figure(f"frozen.{name}.accuracy", metrics["overall"].estimate.value, tol, f"n={n}")
@@ -128,7 +126,7 @@ def frozen_figures(path: Path = FROZEN) -> list[Figure]:
         out.append(
             Figure(
                 f"frozen.{name}.parsed_verdicts",
-                float(sum(j["winner"] is not None for j in judgments)),
+                float(sum(j.winner is not None for j in judgments)),
                 tol,
                 f"of {len(judgments)} judgments",
             )
@@ -136,7 +134,7 @@ def frozen_figures(path: Path = FROZEN) -> list[Figure]:
         out.append(
             Figure(
                 f"frozen.{name}.well_formed",
-                float(sum(bool(j["format_ok"]) for j in judgments)),
+                float(sum(j.format_ok for j in judgments)),
                 tol,
                 f"of {len(judgments)} judgments",
             )
@@ -314,19 +312,17 @@ def freeze_tiny(run_dir: Path) -> list[dict[str, Any]]:
     arm = heldout_arm(cfg, final["generator"], final["judge"])
     pairs = load_train_data(cfg).heldout
     records = arm.judge(pairs, order="both", seed=cfg.eval.seed, desc="frozen set")
-    return frozen_rows_from_records([r.to_dict(timings=False) for r in records], "tiny-trained")
+    return frozen_rows_from_records(records, "tiny-trained")
 
 
 def freeze_run(run_dir: Path, set_name: str) -> list[dict[str, Any]]:
     """Judge outputs of a `rubric-arm eval` run folder (records.jsonl)."""
-    from rubric_arm.data.jsonl import read_results
-
     path = run_dir / "records.jsonl"
     if not path.is_file():
         raise InputError(f"{run_dir} is not an eval run folder (no records.jsonl)")
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     direct = config.get("judge") not in ("rubric-arm", "prompted-rubric")
-    return frozen_rows_from_records(read_results(path), set_name, direct=direct)
+    return frozen_rows_from_records(read_records(path), set_name, direct=direct)
 
 
 def write_frozen(rows: list[dict[str, Any]], path: Path = FROZEN) -> None:

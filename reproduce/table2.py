@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import InputError
 from rubric_arm.harness.benchmarks import Metric, get_benchmark, score
 from rubric_arm.harness.paper import COLUMN_TITLES, COLUMNS, paper_row
+from rubric_arm.records import JudgeRecord, read_records
 from rubric_arm.reproduce.preflight import preflight
 from rubric_arm.reproduce.steps import Step, format_plan, load_timings, run_steps, write_outputs
 from rubric_arm.verdict import majority_vote
@@ -272,13 +272,16 @@ def table2_preflight(cfg: Table2Config) -> list[str]:
 
 
 # ---- the table ------------------------------------------------------------------------------
-def single_vote(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def single_vote(records: list[JudgeRecord]) -> list[JudgeRecord]:
     """Records as a single-sample run would have written them: vote 0 of every order."""
     out = []
     for r in records:
-        js = [j for j in r.get("judgments", []) if j.get("vote", 0) == 0]
-        winner = majority_vote([j["winner"] for j in js]) if r.get("status") == "ok" else None
-        out.append({**r, "judgments": js, "winner": winner, "votes": 1})
+        single = replace(r, judgments=[j for j in r.judgments if j.vote == 0], votes=1)
+        if r.status == "ok":
+            single.set_winner(majority_vote([j.winner for j in single.judgments]))
+        else:
+            single.winner = None
+        out.append(single)
     return out
 
 
@@ -326,7 +329,7 @@ def collect(cfg: Table2Config, root: Path, entries: list[Entry]) -> list[dict[st
                 if not _eval_done(out):
                     missing.append(col)
                     continue
-                records = read_results(out / "records.jsonl")
+                records = read_records(out / "records.jsonl")
                 if mode == "single":
                     records = single_vote(records)
                 run_cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))

@@ -1,6 +1,7 @@
 """Rubric-ARM: a rubric generator and a judge (two LLMs) used as a pairwise reward model."""
 
 from rubric_arm.errors import InputError, RubricArmError
+from rubric_arm.records import JudgeRecord, Judgment, RubricRecord, RubricResult, read_records
 from rubric_arm.types import (
     Completion,
     Criterion,
@@ -26,11 +27,16 @@ __all__ = [
     "Completion",
     "Criterion",
     "InputError",
+    "JudgeRecord",
+    "Judgment",
     "PreferencePair",
     "Rubric",
     "RubricARM",
     "RubricArmError",
+    "RubricRecord",
+    "RubricResult",
     "SamplingParams",
     "Verdict",
     "__version__",
+    "read_records",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 from rubric_arm.data.jsonl import changed_settings
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.presets import PRESETS
+from rubric_arm.records import JudgeRecord
 from rubric_arm.types import DECODINGS, VERDICT_RULES
 
 EXAMPLES = Path(__file__).parent / "data" / "examples.jsonl"
@@ -147,35 +148,34 @@ def cmd_rubric(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_record(rec: dict[str, Any]) -> None:
-    rubric = rec.get("rubric") or {}
+def _print_record(rec: JudgeRecord) -> None:
+    rubric = rec.rubric
     print("=== Rubric ===")
-    print((rubric.get("text") or "(none)").strip())
-    for j in rec.get("judgments", []):
-        print(f"\n=== Judge output (order {j['order']}, vote {j['vote']}) ===")
-        print(j["text"].strip())
+    print((rubric.text if rubric else "").strip() or "(none)")
+    for j in rec.judgments:
+        print(f"\n=== Judge output (order {j.order}, vote {j.vote}) ===")
+        print(j.text.strip())
     print("\n=== Verdict ===")
-    if rec["status"] != "ok":
-        print(f"not judged: {rec['status']}: {rec.get('error')}")
+    if rec.status != "ok":
+        print(f"not judged: {rec.status}: {rec.error}")
         return
-    failures = sorted({j["failure"] for j in rec["judgments"] if j["failure"]})
-    if rec["winner"] is None and failures:
+    failures = sorted({j.failure for j in rec.judgments if j.failure})
+    if rec.winner is None and failures:
         print(f"winner: none (parse failure: {', '.join(failures)})")
-    elif rec["winner"] is None:
+    elif rec.winner is None:
         print("winner: none (the orders / votes are tied)")
     else:
-        print(f"winner: Response {rec['winner']}")
-    fmt = all(j["format_ok"] for j in rec["judgments"])
+        print(f"winner: Response {rec.winner}")
+    fmt = all(j.format_ok for j in rec.judgments)
+    criteria = f"{rubric.n_criteria} ({rubric.n_valid} tagged)" if rubric else "None (None tagged)"
+    print(f"format ok: {fmt}; rubric criteria: {criteria}")
+    p_a = rec.p_a
     print(
-        f"format ok: {fmt}; rubric criteria: {rubric.get('n_criteria')} ({rubric.get('n_valid')} tagged)"
-    )
-    p_a = rec.get("p_a")
-    print(
-        f"decoding: {rec.get('decoding')}; verdict rule: {rec.get('verdict_rule')}; "
+        f"decoding: {rec.decoding}; verdict rule: {rec.verdict_rule}; "
         f"P(A better): {'not read' if p_a is None else f'{p_a:.3f}'}"
     )
-    if rec.get("truncated"):
-        print(f"truncated (tokens removed): {rec['truncated']}")
+    if rec.truncated:
+        print(f"truncated (tokens removed): {rec.truncated}")
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
@@ -204,7 +204,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(rec.to_dict(), ensure_ascii=False))
         else:
-            _print_record(rec.to_dict())
+            _print_record(rec)
         return 0 if rec.status == "ok" else 1
     if args.output is None:
         raise InputError("--input needs --output FILE (results are appended and resumable)")
@@ -240,9 +240,10 @@ def _quiet(arm: Any) -> None:
 def _judge_file(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rubric_arm.data.jsonl import ResumableWriter, read_jsonl, read_results
+    from rubric_arm.data.jsonl import ResumableWriter, read_jsonl
     from rubric_arm.data.runfiles import RunLock, refuse_foreign, refuse_same_file
-    from rubric_arm.pipeline import JudgeRecord, mark_rubric_reuse
+    from rubric_arm.pipeline import mark_rubric_reuse
+    from rubric_arm.records import read_records
     from rubric_arm.types import PreferencePair
 
     output, manifest_path = Path(args.output), Path(f"{args.output}.run.json")
@@ -264,7 +265,7 @@ def _judge_file(args: argparse.Namespace) -> int:
         _check_manifest(manifest_path, manifest, resuming=start > 0)
         seen_rubrics: set[str] = set()
         if start:
-            mark_rubric_reuse(read_results(output)[:start], prompts[:start], seen_rubrics)
+            mark_rubric_reuse(read_records(output)[:start], prompts[:start], seen_rubrics)
         with writer.open():
             if start:
                 print(f"resuming: {start}/{len(rows)} rows already in {output}", file=sys.stderr)
@@ -274,7 +275,7 @@ def _judge_file(args: argparse.Namespace) -> int:
             started, generated = time.perf_counter(), 0
             for lo in range(start, len(rows), args.chunk_size):
                 chunk = rows[lo : lo + args.chunk_size]
-                records: list[dict[str, Any] | None] = [None] * len(chunk)
+                records: list[JudgeRecord | None] = [None] * len(chunk)
                 todo, positions = [], []
                 for k, (line, row) in enumerate(chunk):
                     try:
@@ -289,7 +290,7 @@ def _judge_file(args: argparse.Namespace) -> int:
                             raise
                         records[k] = JudgeRecord(
                             ids[lo + k], None, None, "invalid_input", error=str(exc)
-                        ).to_dict(timings=False)
+                        )
                 if todo:
                     out = arm.judge(
                         todo,
@@ -299,16 +300,16 @@ def _judge_file(args: argparse.Namespace) -> int:
                         desc=f"judge rows {lo}+",
                     )
                     for k, rec in zip(positions, out, strict=False):
-                        records[k] = rec.to_dict(timings=False)
+                        records[k] = rec
                         generated += sum(j.completion_tokens for j in rec.judgments)
-                        if rec.rubric and not rec.rubric["cached"]:
-                            generated += rec.rubric["completion_tokens"]
+                        if rec.rubric and not rec.rubric.cached:
+                            generated += rec.rubric.completion_tokens
                     with open(f"{output}.timings.jsonl", "a", encoding="utf-8") as log:
                         for rec in out:
                             log.write(json.dumps(rec.timings()) + "\n")
                 done = [r for r in records if r is not None]
                 mark_rubric_reuse(done, prompts[lo : lo + len(done)], seen_rubrics)
-                writer.write_chunk(done)
+                writer.write_chunk([r.to_dict(timings=False) for r in done])
                 bar.update(len(chunk))
             bar.close()
     seconds = time.perf_counter() - started
@@ -363,19 +364,19 @@ def _check_manifest(path: Path, manifest: dict[str, Any], *, resuming: bool) -> 
 
 
 def _print_summary(path: str, cache_stats: dict[str, Any]) -> None:
-    from rubric_arm.data.jsonl import read_results
+    from rubric_arm.records import read_records
 
-    results = read_results(path)
-    status = Counter(r["status"] for r in results)
-    ok = [r for r in results if r["status"] == "ok"]
-    labelled = [r for r in ok if r.get("label") is not None]
-    correct = sum(bool(r.get("correct")) for r in labelled)
-    no_winner = sum(r["winner"] is None for r in ok)
-    judgments = [j for r in ok for j in r["judgments"]]
-    parse_fail = sum(j["winner"] is None for j in judgments)
-    fmt_ok = sum(j["format_ok"] for j in judgments)
-    truncated = sum(bool(r.get("truncated")) for r in results)
-    bad_rubric = sum(1 for r in ok if r.get("rubric") and not r["rubric"]["valid"])
+    results = read_records(path)
+    status = Counter(r.status for r in results)
+    ok = [r for r in results if r.status == "ok"]
+    labelled = [r for r in ok if r.label is not None]
+    correct = sum(bool(r.correct) for r in labelled)
+    no_winner = sum(r.winner is None for r in ok)
+    judgments = [j for r in ok for j in r.judgments]
+    parse_fail = sum(j.winner is None for j in judgments)
+    fmt_ok = sum(j.format_ok for j in judgments)
+    truncated = sum(bool(r.truncated) for r in results)
+    bad_rubric = sum(1 for r in ok if r.rubric and not r.rubric.valid)
     lines = [
         f"rows: {len(results)} ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})",
         f"judgments: {len(judgments)}; parse failures: {parse_fail}; format ok: {fmt_ok}",
@@ -383,9 +384,9 @@ def _print_summary(path: str, cache_stats: dict[str, Any]) -> None:
         f"rubrics without a tagged item: {bad_rubric}",
     ]
     if ok:
-        decodings = ", ".join(sorted({str(r.get("decoding")) for r in ok}))
-        rules = ", ".join(sorted({str(r.get("verdict_rule")) for r in ok}))
-        with_p = sum(r.get("p_a") is not None for r in ok)
+        decodings = ", ".join(sorted({str(r.decoding) for r in ok}))
+        rules = ", ".join(sorted({str(r.verdict_rule) for r in ok}))
+        with_p = sum(r.p_a is not None for r in ok)
         lines.append(
             f"decoding: {decodings}; verdict rule: {rules}; pairs with P(A) read: {with_p}"
         )

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 from rubric_arm.cache import RubricCache, cache_key
@@ -14,6 +14,7 @@ from rubric_arm.engines import load_engine
 from rubric_arm.engines.base import Engine
 from rubric_arm.errors import InputError
 from rubric_arm.presets import Preset, get_preset
+from rubric_arm.records import JudgeRecord, Judgment, RubricResult, decide, mean_p_a
 from rubric_arm.rubric import parse_rubric
 from rubric_arm.templates import Template, load_template
 from rubric_arm.types import (
@@ -29,11 +30,9 @@ from rubric_arm.types import (
     VerdictProbe,
     VerdictRule,
     Winner,
-    as_shown,
     prompt_text,
     validate_prompt,
 )
-from rubric_arm.verdict import majority_vote, parse_verdict
 
 Order = Literal["random", "both", "as_given"]
 ORDERS: tuple[str, ...] = ("random", "both", "as_given")
@@ -68,170 +67,17 @@ def prompt_key(prompt: Prompt) -> str:
     return json.dumps(prompt, ensure_ascii=False, sort_keys=True)
 
 
-@dataclass
-class RubricResult:
-    """One rubric for one prompt, with where it came from."""
-
-    rubric: Rubric
-    text: str
-    cached: bool
-    status: Literal["ok", "prompt_too_long"] = "ok"
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = "stop"
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "status": self.status,
-            "n_criteria": len(self.rubric.criteria),
-            "n_valid": len(self.rubric.valid_criteria),
-            "valid": self.rubric.is_valid,
-            "cached": self.cached,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "finish_reason": self.finish_reason,
-            "seconds": round(self.seconds, 4),
-        }
-
-
-@dataclass
-class Judgment:
-    """One judge sample: the order it saw, its text and its parsed verdict (in the pair's labels)."""
-
-    order: Literal["AB", "BA"]
-    vote: int
-    winner: Winner | None
-    format_ok: bool
-    failure: str | None
-    format_problems: list[str]
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-    p_a: float | None = None
-    forced_tokens: int = 0
-
-    @classmethod
-    def from_text(
-        cls,
-        text: str,
-        *,
-        order: Literal["AB", "BA"],
-        vote: int,
-        n_criteria: int,
-        direct: bool = False,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-        finish_reason: str = "stop",
-        label_probs: dict[str, float] | None = None,
-        forced_tokens: int = 0,
-    ) -> Judgment:
-        """Parse one judge output and map its winner (and P(A) at the verdict, from
-        `label_probs` of the shown order) back to the pair's own labels. `direct` judges have no
-        rubric, so only a parsed winner counts as well-formed."""
-        verdict = parse_verdict(text, n_criteria)
-        winner = as_shown(verdict.winner, order)
-        p_a = None
-        if label_probs and "A" in label_probs:
-            shown = float(label_probs["A"])
-            p_a = round(shown if order == "AB" else 1.0 - shown, 6)
-        return cls(
-            order=order,
-            vote=vote,
-            winner=winner,
-            format_ok=verdict.winner is not None if direct else verdict.format_ok,
-            failure=verdict.failure,
-            format_problems=[] if direct else verdict.format_problems,
-            text=text,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            finish_reason=finish_reason,
-            p_a=p_a,
-            forced_tokens=forced_tokens,
-        )
-
-
-def mean_p_a(judgments: Sequence[Judgment]) -> float | None:
-    """P(response_a better) averaged over the samples and orders that recorded one."""
-    probs = [j.p_a for j in judgments if j.p_a is not None]
-    return round(sum(probs) / len(probs), 6) if probs else None
-
-
-def decide(judgments: Sequence[Judgment], rule: VerdictRule = "vote") -> Winner | None:
-    """The pair's winner: strict majority of parsed votes, or (`prob`) the side of the mean
-    P(A) over samples and orders (None at exactly 0.5 or without probabilities)."""
-    if rule == "prob":
-        p = mean_p_a(judgments)
-        if p is None or p == 0.5:
-            return None
-        return "A" if p > 0.5 else "B"
-    return majority_vote([j.winner for j in judgments])
-
-
-@dataclass
-class JudgeRecord:
-    """Everything about one judged pair; `winner` refers to the pair's own response_a / response_b."""
-
-    id: str
-    subset: str | None
-    label: Winner | None
-    status: Literal["ok", "invalid_input", "prompt_too_long"]
-    winner: Winner | None = None
-    correct: bool | None = None
-    error: str | None = None
-    order: str | None = None
-    votes: int = 1
-    seed: int | None = None
-    rubric: dict[str, Any] | None = None
-    judgments: list[Judgment] = field(default_factory=list)
-    truncated: dict[str, int] = field(default_factory=dict)
-    generator: str | None = None
-    judge: str | None = None
-    generator_template: str | None = None
-    judge_template: str | None = None
-    judge_seconds: float = 0.0
-    decoding: str = "free"
-    verdict_rule: str = "vote"
-    p_a: float | None = None
-    cluster: str | None = None  # the pair's source prompt (PreferencePair.cluster), for the CIs
-
-    @property
-    def parse_failures(self) -> int:
-        return sum(j.winner is None for j in self.judgments)
-
-    def to_dict(self, *, timings: bool = True) -> dict[str, Any]:
-        """The record as plain data; `timings=False` leaves out wall-clock fields (not reproducible)."""
-        d = asdict(self)
-        if not timings:
-            d.pop("judge_seconds")
-            if d["rubric"]:
-                d["rubric"].pop("seconds", None)
-        return d
-
-    def timings(self) -> dict[str, Any]:
-        """The wall-clock fields alone (amortised shares of the batched engine calls)."""
-        rubric_seconds = (self.rubric or {}).get("seconds", 0.0)
-        return {
-            "id": self.id,
-            "rubric_seconds": rubric_seconds,
-            "judge_seconds": round(self.judge_seconds, 4),
-        }
-
-
 def mark_rubric_reuse(
-    records: Sequence[dict[str, Any]], prompts: Sequence[Prompt | None], seen: set[str]
+    records: Sequence[JudgeRecord], prompts: Sequence[Prompt | None], seen: set[str]
 ) -> None:
     """Set each written record's `rubric.cached` from the run itself: True where an earlier
     record of the same run had a rubric for the same prompt (`prompts` aligns with `records`).
     The process's cache would say True for rubrics a killed run generated before its last
     chunk reached disk, so a resumed file would differ from an uninterrupted one."""
     for rec, prompt in zip(records, prompts, strict=True):
-        rubric = rec.get("rubric")
-        if rubric and prompt is not None:
+        if rec.rubric is not None and prompt is not None:
             key = prompt_key(prompt)
-            rubric["cached"] = key in seen
+            rec.rubric.cached = key in seen
             seen.add(key)
 
 
@@ -510,7 +356,7 @@ class RubricARM:
         constraints: list[Constraint | None] = []
         for (i, pair), rr in zip(valid, rubric_results, strict=False):
             rec = records[i]
-            rec.rubric = rr.to_dict() if self.uses_rubrics else None
+            rec.rubric = rr.to_record() if self.uses_rubrics else None
             rec.order = order
             rec.votes = votes
             rec.seed = seed
@@ -548,7 +394,7 @@ class RubricARM:
             for (i, o), samples in zip(jobs, outs, strict=False):
                 rec = records[i]
                 rec.judge_seconds += per_item
-                n_criteria = rec.rubric["n_criteria"] if rec.rubric else 0
+                n_criteria = rec.rubric.n_criteria if rec.rubric else 0
                 direct = not self.uses_rubrics
                 rec.judgments.extend(
                     Judgment.from_text(

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from rubric_arm.engines.base import Engine
 from rubric_arm.errors import InputError
-from rubric_arm.pipeline import RubricARM, RubricResult, prompt_key
+from rubric_arm.pipeline import RubricARM, prompt_key
+from rubric_arm.records import RubricResult
 from rubric_arm.rewards import prob_reward_vs_reference, reward_vs_reference
 from rubric_arm.types import Chat, Prompt, SamplingParams, Winner, flip, validate_prompt
 

@@ -24,7 +24,7 @@ def load(source=None, *, split=None):
 
 
 def strict_accuracy(records, *, tie_credit, protocol, seed):
-    hits = [float(r["winner"] == r["label"]) for r in records]  # no tie credit at all
+    hits = [float(r.winner == r.label) for r in records]  # JudgeRecords; no tie credit
     return [Metric("strict", bootstrap_ci(hits, seed=seed))]
 
 

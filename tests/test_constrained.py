@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rubric_arm.formats import judge_format, rubric_format
-from rubric_arm.pipeline import RubricARM, decide
+from rubric_arm.pipeline import RubricARM
+from rubric_arm.records import decide
 from rubric_arm.types import Criterion, Rubric, SamplingParams, VerdictProbe
 from rubric_arm.verdict import parse_verdict
 

@@ -23,7 +23,6 @@ from rubric_arm.harness.judges import (
     RubricARMJudge,
     VotingJudge,
     judge_switches,
-    judgments_winner,
     make_judge,
 )
 from rubric_arm.pipeline import RubricARM
@@ -313,9 +312,9 @@ def test_registry_judges_take_both_switches(fake_engines: list[ProbEngine], name
     assert (judge.config()["decoding"], judge.config()["verdict"]) == ("free", "prob")
     assert judge.config()["max_rubric_items"] is None
     (rec,) = judge.judge_pairs(PAIRS[:1], order="as_given", seed=0)
-    assert (rec["decoding"], rec["verdict_rule"], rec["winner"]) == ("free", "prob", "A")
-    assert rec["p_a"] == pytest.approx(P_GOOD) and rec["judgments"][0]["p_a"] == P_GOOD
-    assert (rec["rubric"] is None) == (name == "direct")
+    assert (rec.decoding, rec.verdict_rule, rec.winner) == ("free", "prob", "A")
+    assert rec.p_a == pytest.approx(P_GOOD) and rec.judgments[0].p_a == P_GOOD
+    assert (rec.rubric is None) == (name == "direct")
     assert fake_engines[-1].constraint_calls == [None]
 
 
@@ -327,31 +326,11 @@ def test_voting_judge_decides_by_mean_p_a_under_prob() -> None:
         voting = VotingJudge(inner, 2)
         assert voting.config()["verdict"] == rule and voting.config()["decoding"] == "constrained"
         (rec,) = voting.judge_pairs(PAIRS[:1], order="both", seed=0)
-        assert len(rec["judgments"]) == 4 and rec["p_a"] == pytest.approx(P_GOOD)
-        assert rec["verdict_rule"] == rule and rec["decoding"] == "constrained"
+        assert len(rec.judgments) == 4 and rec.p_a == pytest.approx(P_GOOD)
+        assert rec.verdict_rule == rule and rec.decoding == "constrained"
         by_rule[rule] = rec
-    assert by_rule["vote"]["vote_winners"] == [None, None] and by_rule["vote"]["winner"] is None
-    assert by_rule["prob"]["winner"] == "A" and by_rule["prob"]["correct"] is True
-
-
-def test_judgments_winner_matches_the_pipeline_rule() -> None:
-    from rubric_arm.pipeline import Judgment, decide
-
-    cases = [[0.7, 0.2], [0.4, 0.6], [0.9, None], [None, None], [0.3, 0.3]]
-    for probs in cases:
-        judgments = [
-            Judgment.from_text(
-                judge_output("A"),
-                order="AB",
-                vote=v,
-                n_criteria=2,
-                label_probs=None if p is None else {"A": p, "B": 1 - p},
-            )
-            for v, p in enumerate(probs)
-        ]
-        plain = [{"winner": j.winner, "p_a": j.p_a} for j in judgments]
-        for rule in ("vote", "prob"):
-            assert judgments_winner(plain, rule) == decide(judgments, rule), (probs, rule)
+    assert by_rule["vote"].vote_winners == [None, None] and by_rule["vote"].winner is None
+    assert by_rule["prob"].winner == "A" and by_rule["prob"].correct is True
 
 
 def test_logprob_judge_prob_rule(tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -366,9 +345,9 @@ def test_logprob_judge_prob_rule(tiny_model_path: Path, monkeypatch: pytest.Monk
         (by_rule[rule],) = judge.judge_pairs(PAIRS[:1], order="both", seed=0)
     p_ab, p_ba = 1 / (1 + math.exp(-2.0)), 1 - 1 / (1 + math.exp(-1.0))
     rec = by_rule["prob"]
-    assert [j["p_a"] for j in rec["judgments"]] == pytest.approx([p_ab, p_ba], abs=1e-6)
-    assert rec["p_a"] == pytest.approx((p_ab + p_ba) / 2, abs=1e-6)
-    assert by_rule["vote"]["winner"] is None and rec["winner"] == "A"
+    assert [j.p_a for j in rec.judgments] == pytest.approx([p_ab, p_ba], abs=1e-6)
+    assert rec.p_a == pytest.approx((p_ab + p_ba) / 2, abs=1e-6)
+    assert by_rule["vote"].winner is None and rec.winner == "A"
 
 
 # ---- Inspect and lm-eval --------------------------------------------------------------------
@@ -431,7 +410,7 @@ def test_inspect_both_orders_merge_by_the_verdict_rule() -> None:
 
     for rule, winner in (("vote", None), ("prob", "A")):
         (rec,) = records_from_scores([sample("AB", "A", 0.7, rule), sample("BA", "B", 0.45, rule)])
-        assert rec["winner"] == winner and rec["p_a"] == pytest.approx(0.575), rule
+        assert rec.winner == winner and rec.p_a == pytest.approx(0.575), rule
 
 
 def test_lm_eval_model_args_reach_the_pipeline(fake_engines: list[ProbEngine]) -> None:

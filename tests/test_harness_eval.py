@@ -22,20 +22,18 @@ from rubric_arm.harness.judges import (
 )
 from rubric_arm.harness.report import write_report
 from rubric_arm.harness.runner import EvalConfig, run_eval
+from rubric_arm.records import JudgeRecord, Judgment
 from rubric_arm.types import PreferencePair
 
 
 def rec(
     rid: str, subset: str | None, winner: str | None, label: str = "A", status: str = "ok"
-) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "subset": subset,
-        "label": label,
-        "winner": winner,
-        "status": status,
-        "judgments": [],
-    }
+) -> JudgeRecord:
+    return JudgeRecord(rid, subset, label, status, winner=winner)  # type: ignore[arg-type]
+
+
+def judgment(order: str, winner: str | None) -> Judgment:
+    return Judgment(order, 0, winner, winner is not None, None, [], "", 0, 0, "stop")  # type: ignore[arg-type]
 
 
 def by_name(metrics: Sequence[Any]) -> dict[str, Any]:
@@ -101,7 +99,7 @@ def test_rb2_expansion_and_best_of_4_credit() -> None:
     (focus,) = score(bench, records)
     assert focus.name == "Focus" and focus.estimate.value == pytest.approx(0.5)
     # One unparsed verdict in item 1: correct share (2 + 0.5) / 3, w0 share 0.5 -> still top alone.
-    records[0]["winner"] = None
+    records[0].winner = None
     assert score(bench, records)[0].estimate.value == pytest.approx(0.5)
     beats_all = score(bench, records, protocol="beats_all")[0]
     assert beats_all.estimate.value == 0.0
@@ -126,9 +124,9 @@ def test_rmbench_matrix_from_records() -> None:
 
 
 def test_judgebench_both_order_rule() -> None:
-    def jb(rid: str, ab: str | None, ba: str | None) -> dict[str, Any]:
+    def jb(rid: str, ab: str | None, ba: str | None) -> JudgeRecord:
         r = rec(rid, "math", None)
-        r["judgments"] = [{"order": "AB", "winner": ab}, {"order": "BA", "winner": ba}]
+        r.judgments = [judgment("AB", ab), judgment("BA", ba)]
         return r
 
     # Winners are in the pair's own labels (label A = the better response):
@@ -162,12 +160,12 @@ PAIRS = [
 def test_random_and_voting_judges() -> None:
     a = RandomJudge().judge_pairs(PAIRS, order="random", seed=3)
     b = RandomJudge().judge_pairs(PAIRS, order="random", seed=3)
-    assert a == b and {r["winner"] for r in a} == {"A", "B"}
+    assert a == b and {r.winner for r in a} == {"A", "B"}
     assert RandomJudge().judge_pairs(PAIRS, order="random", seed=4) != a
     voted = VotingJudge(RandomJudge(), 3).judge_pairs(PAIRS, order="random", seed=3)
     for r in voted:
-        assert r["votes"] == 3 and len(r["vote_winners"]) == 3
-        assert r["winner"] == max(set(r["vote_winners"]), key=r["vote_winners"].count)
+        assert r.votes == 3 and r.vote_winners is not None and len(r.vote_winners) == 3
+        assert r.winner == max(set(r.vote_winners), key=r.vote_winners.count)
 
 
 def write_pairs(path: Path, n: int = 10) -> Path:
@@ -352,23 +350,21 @@ def test_scalar_judge_on_tiny_reward_model(tiny_model_path: Path, tmp_path: Path
     judge = make_judge("scalar", {"model": str(folder)})
     records = judge.judge_pairs(PAIRS[:4], order="random", seed=0)
     again = judge.judge_pairs(PAIRS[:4], order="random", seed=1)
-    assert [r["scores"] for r in records] == [r["scores"] for r in again]
+    assert [r.scores for r in records] == [r.scores for r in again]
     for r in records:
-        a, b = r["scores"]["A"], r["scores"]["B"]
-        assert r["winner"] == ("A" if a > b else "B" if b > a else None)
+        assert r.scores is not None
+        a, b = r.scores["A"], r.scores["B"]
+        assert r.winner == ("A" if a > b else "B" if b > a else None)
     assert judge.config()["judge"] == "scalar"
 
 
 def test_position_bias_from_both_order_records() -> None:
     from rubric_arm.pipeline import stable_hash
 
-    def both(rid: str, label: str, ab: str | None, ba: str | None) -> dict[str, Any]:
+    def both(rid: str, label: str, ab: str | None, ba: str | None) -> JudgeRecord:
         r = rec(rid, "s", None, label)
-        r["seed"] = 0
-        r["judgments"] = [
-            {"order": "AB", "vote": 0, "winner": ab},
-            {"order": "BA", "vote": 0, "winner": ba},
-        ]
+        r.seed = 0
+        r.judgments = [judgment("AB", ab), judgment("BA", ba)]
         return r
 
     # A judge that always says "Response A": winner in pair labels is A for order AB, B for BA.
@@ -379,8 +375,8 @@ def test_position_bias_from_both_order_records() -> None:
     expected_mixed = (
         sum(
             (
-                ("BA" if stable_hash(0, "order", r["id"]) % 2 else "AB")
-                == ("AB" if r["label"] == "A" else "BA")
+                ("BA" if stable_hash(0, "order", r.id) % 2 else "AB")
+                == ("AB" if r.label == "A" else "BA")
             )
             for r in records
         )
@@ -464,9 +460,9 @@ def test_cli_build_pairs_with_tiny_policy(
     )
 
 
-def scored(rid: str, subset: str, a: float, b: float) -> dict[str, Any]:
+def scored(rid: str, subset: str, a: float, b: float) -> JudgeRecord:
     r = rec(rid, subset, "A" if a > b else "B" if b > a else None)
-    r["scores"] = {"A": a, "B": b}
+    r.scores = {"A": a, "B": b}
     return r
 
 
@@ -608,14 +604,14 @@ def test_logprob_judge_maps_orders_back(
     )
     real = judge.judge_pairs(PAIRS[:3], order="both", seed=0)
     for r in real:
-        assert [j["order"] for j in r["judgments"]] == ["AB", "BA"] and r["status"] == "ok"
+        assert [j.order for j in r.judgments] == ["AB", "BA"] and r.status == "ok"
     # Always preferring whatever is shown first: AB -> A, BA -> the pair's B.
     monkeypatch.setattr(judge, "_margins", lambda texts: [(1.0, 10)] * len(texts))
     (r,) = judge.judge_pairs(PAIRS[:1], order="both", seed=0)
-    assert [j["winner"] for j in r["judgments"]] == ["A", "B"] and r["winner"] is None
+    assert [j.winner for j in r.judgments] == ["A", "B"] and r.winner is None
     monkeypatch.setattr(judge, "_margins", lambda texts: [(-2.0, 10)] * len(texts))
     (r,) = judge.judge_pairs(PAIRS[:1], order="as_given", seed=0)
-    assert r["winner"] == "B" and r["correct"] == (PAIRS[0].label == "B")
+    assert r.winner == "B" and r.correct == (PAIRS[0].label == "B")
 
 
 def test_stats_bench_writes_json_and_markdown(tmp_path: Path) -> None:

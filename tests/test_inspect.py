@@ -17,6 +17,7 @@ from scripted_engine import ScriptedEngine, judge_output  # noqa: E402
 from rubric_arm.harness.judges import RubricARMJudge  # noqa: E402
 from rubric_arm.harness.runner import EvalConfig, run_eval  # noqa: E402
 from rubric_arm.pipeline import RubricARM  # noqa: E402
+from rubric_arm.records import JudgeRecord  # noqa: E402
 from rubric_arm.types import SamplingParams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,7 +209,7 @@ def test_partial_items_are_left_out_of_interim_metrics() -> None:
         return SampleScore(score=Score(value=1.0, metadata=meta), sample_id=pid)
 
     partial = [sample(f"7|c0r{j}", 9) for j in range(3)] + [sample("8|c0r0", 1)]
-    assert [r["id"] for r in records_from_scores(partial)] == ["8|c0r0"]
+    assert [r.id for r in records_from_scores(partial)] == ["8|c0r0"]
 
 
 def test_sample_arriving_while_a_batch_runs_is_not_left_waiting() -> None:
@@ -229,7 +230,7 @@ def test_sample_arriving_while_a_batch_runs_is_not_left_waiting() -> None:
         calls.append(len(pairs))
         running.set()
         release.wait(10)
-        return [{"winner": "A", "status": "ok", "judgments": []} for _ in pairs]
+        return [JudgeRecord(p.id, None, None, "ok", winner="A") for p in pairs]
 
     api._run = slow_run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rubric_arm.data.mini import load_mini
+from rubric_arm.records import JudgeRecord, Judgment
 from rubric_arm.reproduce.judge_audit import audit_record, audit_table, rule_claims, stated_winner
 from rubric_arm.trainer.warmup_mini import mini_warmup_rows
 
@@ -12,7 +13,8 @@ def _teacher_record(pair, order):
     (row,) = mini_warmup_rows([shown])[1]
     text = row["judgment"]
     winner = shown.label if order == "AB" else ("B" if shown.label == "A" else "A")
-    return {"status": "ok", "judgments": [{"order": order, "text": text, "winner": winner}]}
+    judgment = Judgment(order, 0, winner, True, None, [], text, 0, 0, "stop")
+    return JudgeRecord(pair.id, pair.subset, pair.label, "ok", judgments=[judgment])
 
 
 def test_a_teacher_trajectory_audits_as_fully_right_in_both_orders():
@@ -27,10 +29,10 @@ def test_a_teacher_trajectory_audits_as_fully_right_in_both_orders():
 def test_a_verdict_against_its_reason_and_wrong_claims_are_counted():
     pair = next(p for p in load_mini("train") if p.subset == "ifbench")
     rec = _teacher_record(pair, "AB")
-    j = rec["judgments"][0]
-    j["winner"] = "B" if pair.label == "A" else "A"
-    j["text"] = j["text"].replace("Meets it", "X").replace("Fails it", "Meets it")
-    j["text"] = j["text"].replace("X", "Fails it")
+    j = rec.judgments[0]
+    j.winner = "B" if pair.label == "A" else "A"
+    j.text = j.text.replace("Meets it", "X").replace("Fails it", "Meets it")
+    j.text = j.text.replace("X", "Fails it")
     a = audit_record(rec, pair)
     assert (a.correct, a.stated_correct, a.agree) == (0, 1, 0)
     assert a.claims_correct == 0 and a.meets_when_passes == 0 and a.meets_when_fails == a.fails

@@ -18,6 +18,7 @@ from rubric_arm.data.verifiers import VerifiableItem  # noqa: E402
 from rubric_arm.errors import InputError, RubricArmError  # noqa: E402
 from rubric_arm.harness.judges import RubricARMJudge  # noqa: E402
 from rubric_arm.pipeline import RubricARM  # noqa: E402
+from rubric_arm.records import JudgeRecord, Judgment  # noqa: E402
 from rubric_arm.trainer.policy.config import load_policy_config  # noqa: E402
 from rubric_arm.trainer.policy.evaluate import score_items  # noqa: E402
 from rubric_arm.trainer.policy.judging import label_pairs, order_verdicts  # noqa: E402
@@ -224,10 +225,13 @@ def test_remote_reward_reads_probabilities_from_the_servers_records() -> None:
 
 
 def test_order_verdicts_of_a_judge_without_per_order_judgments() -> None:
-    assert order_verdicts({"winner": "A", "judgments": []}) == ("A", "B")
-    assert order_verdicts({"winner": None}) == (None, None)
-    rec = {"judgments": [{"order": "AB", "winner": "A"}, {"order": "BA", "winner": "A"}]}
-    assert order_verdicts(rec) == ("A", "B")
+    def rec(winner: str | None, *orders: tuple[str, str]) -> JudgeRecord:
+        judgments = [Judgment(o, 0, w, True, None, [], "", 0, 0, "stop") for o, w in orders]
+        return JudgeRecord("p", None, "A", "ok", winner=winner, judgments=judgments)  # type: ignore[arg-type]
+
+    assert order_verdicts(rec("A")) == ("A", "B")
+    assert order_verdicts(rec(None)) == (None, None)
+    assert order_verdicts(rec(None, ("AB", "A"), ("BA", "A"))) == ("A", "B")
 
 
 def test_verifier_scores_the_four_ifeval_numbers() -> None:

@@ -16,6 +16,7 @@ from rubric_arm.harness.benchmarks import (
     score,
     win_probability_scores,
 )
+from rubric_arm.records import JudgeRecord
 from rubric_arm.types import PreferencePair
 
 SIX = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
@@ -89,23 +90,22 @@ def write_rb2(path: Path, shapes: dict[str, tuple[int, int]], *, prompt: str | N
     return path
 
 
-def prob_record(pair: PreferencePair, p_a: float | None) -> dict[str, Any]:
+def prob_record(pair: PreferencePair, p_a: float | None) -> JudgeRecord:
     """A judged grid pair as the pipeline records it, decided by the `prob` verdict rule."""
     winner = None if p_a is None or p_a == 0.5 else "A" if p_a > 0.5 else "B"
-    return {
-        "id": pair.id,
-        "subset": pair.subset,
-        "label": pair.label,
-        "status": "ok",
-        "winner": winner,
-        "judgments": [],
-        "p_a": p_a,
-        "decoding": "constrained",
-        "verdict_rule": "prob",
-    }
+    return JudgeRecord(
+        pair.id,
+        pair.subset,
+        pair.label,
+        "ok",
+        winner=winner,
+        p_a=p_a,
+        decoding="constrained",
+        verdict_rule="prob",
+    )
 
 
-def grid_records(pairs: list[PreferencePair]) -> list[dict[str, Any]]:
+def grid_records(pairs: list[PreferencePair]) -> list[JudgeRecord]:
     out = []
     for pair in pairs:
         i, j = pair.metadata["ci"], pair.metadata["ri"]
@@ -120,8 +120,8 @@ def by_name(metrics: list[Any]) -> dict[str, Any]:
 
 
 def test_win_probability_scores_by_hand_and_orientation() -> None:
-    def grid_rec(cell: str, p_a: float | None, label: str = "A") -> dict[str, Any]:
-        return {"id": f"Ties/tied:1|{cell}", "label": label, "status": "ok", "p_a": p_a}
+    def grid_rec(cell: str, p_a: float | None, label: str | None = "A") -> JudgeRecord:
+        return JudgeRecord(f"Ties/tied:1|{cell}", "Ties", label, "ok", p_a=p_a)  # type: ignore[arg-type]
 
     recs = [grid_rec("c0r0", 0.9), grid_rec("c0r1", 0.8), grid_rec("c1r0", 0.6)]
     # The same comparison with the correct response shown as response_b: P(correct) = 1 - p_a.
@@ -132,7 +132,7 @@ def test_win_probability_scores_by_hand_and_orientation() -> None:
     # A missing p_a, an incomplete grid or a record without a label: no scores.
     assert win_probability_scores([*recs[:3], grid_rec("c1r1", None)]) is None
     assert win_probability_scores(recs[:3]) is None
-    unlabelled = grid_rec("c1r1", 0.7, label=None)  # type: ignore[arg-type]
+    unlabelled = grid_rec("c1r1", 0.7, label=None)
     assert win_probability_scores([*recs[:3], unlabelled]) is None
 
 
@@ -165,12 +165,12 @@ def test_rb2_items_without_p_a_keep_the_pairwise_protocol(tmp_path: Path) -> Non
     items = load_rewardbench2(write_rb2(tmp_path / "rb2.jsonl", SHAPES))
     records = grid_records(expand(bench, items, win_probabilities=True))
     # Factuality/1 loses one p_a: it falls back to all_pairs on its verdicts (A, A, A -> 1).
-    records[3]["p_a"] = None
-    assert records[3]["id"] == "Factuality/1|c0r0"
-    records[3]["winner"] = "A"
+    records[3].p_a = None
+    assert records[3].id == "Factuality/1|c0r0"
+    records[3].winner = "A"
     # Ties/ref:2 loses one p_a: left out of Ties, which then has K=1 alone.
-    ref2 = next(r for r in records if r["id"] == "Ties/ref:2|c0r0")
-    ref2["p_a"] = None
+    ref2 = next(r for r in records if r.id == "Ties/ref:2|c0r0")
+    ref2.p_a = None
     m = by_name(score(bench, records))
     assert m["Factuality"].estimate.value == pytest.approx((1 + 1) / 2)
     assert m["Factuality"].note == f"{RULE} (1 item); pairwise protocol all_pairs (1 item)"
@@ -181,14 +181,14 @@ def test_rb2_items_without_p_a_keep_the_pairwise_protocol(tmp_path: Path) -> Non
     assert "pairwise protocol all_pairs" in m["overall"].note
     # With no ref row scored, no K pairs a ref and a tied row: Ties is undefined, not 0.
     for r in records:
-        if r["id"].startswith("Ties/ref:"):
-            r["p_a"] = None
+        if r.id.startswith("Ties/ref:"):
+            r.p_a = None
     m = by_name(score(bench, records))
     assert math.isnan(m["Ties"].estimate.value) and "overall" not in m
     assert "undefined" in m["Ties"].note and m["Focus"].note == RULE
     # Without any p_a, today's behaviour: Ties is not scored and there is no overall.
     for r in records:
-        r["p_a"] = None
+        r.p_a = None
     m = by_name(score(bench, records))
     assert "Ties" not in m and "overall" not in m
     assert m["Focus"].note == "pairwise protocol all_pairs"
@@ -206,8 +206,8 @@ def test_rb2_end_to_end_with_tiny_rubric_arm_judge(tiny_model_path: Path, tmp_pa
     judge = make_judge("rubric-arm", {"preset": "tiny"})
     records = judge.judge_pairs(pairs, order="random", seed=0)
     assert len(records) == 8
-    assert all(isinstance(r["p_a"], float) and 0.0 <= r["p_a"] <= 1.0 for r in records)
-    assert {r["decoding"] for r in records} == {"constrained"}
+    assert all(isinstance(r.p_a, float) and 0.0 <= r.p_a <= 1.0 for r in records)
+    assert {r.decoding for r in records} == {"constrained"}
     m = by_name(score(bench, records))
     assert set(m) == {*SIX, "overall"}
     six = [m[s].estimate.value for s in SIX]

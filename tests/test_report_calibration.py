@@ -13,7 +13,8 @@ import pytest
 from rubric_arm.harness.judges import Judge
 from rubric_arm.harness.report import calibration, wilson_interval, write_report
 from rubric_arm.harness.runner import EvalConfig, run_eval
-from rubric_arm.types import PreferencePair
+from rubric_arm.records import JudgeRecord, Judgment
+from rubric_arm.types import PreferencePair, flip
 
 Z2 = 1.959963984540054**2
 
@@ -31,8 +32,12 @@ HAND = [
 ]
 
 
-def hand_records() -> list[dict[str, Any]]:
-    return [{"id": str(k), "label": lab, "p_a": p} for k, (lab, p) in enumerate(HAND)]
+def record(label: str | None, p_a: float | None, rid: str = "x") -> JudgeRecord:
+    return JudgeRecord(rid, None, label, "ok", p_a=p_a)  # type: ignore[arg-type]
+
+
+def hand_records() -> list[JudgeRecord]:
+    return [record(lab, p, str(k)) for k, (lab, p) in enumerate(HAND)]
 
 
 def test_calibration_by_hand() -> None:
@@ -61,21 +66,21 @@ def test_calibration_by_hand() -> None:
         est = cal[key]
         assert est["low"] <= est["value"] <= est["high"] and est["low"] < est["high"]
         assert est["n"] == 7
-    assert calibration([{"id": "x", "label": "A", "p_a": None}]) is None
+    assert calibration([record("A", None)]) is None
 
 
 def test_calibration_orientation_and_perfect_judge() -> None:
     # The same judgments with the pair flipped (label B, p_a -> 1 - p_a) calibrate identically.
     flipped = [
-        {**r, "label": "B" if r["label"] == "A" else "A", "p_a": 1 - r["p_a"]}
+        record(flip(r.label), 1 - r.p_a, r.id)
         for r in hand_records()
-        if r["label"] and r["p_a"] is not None
+        if r.label and r.p_a is not None
     ]
     a, b = calibration(hand_records()), calibration(flipped)
     assert a is not None and b is not None
     assert b["brier"]["value"] == pytest.approx(a["brier"]["value"])
     assert b["ece"]["value"] == pytest.approx(a["ece"]["value"])
-    sure = calibration([{"label": "A", "p_a": 1.0}, {"label": "B", "p_a": 0.0}] * 3)
+    sure = calibration([record("A", 1.0), record("B", 0.0)] * 3)
     assert sure is not None
     assert sure["brier"]["value"] == 0.0 and sure["ece"]["value"] == 0.0
     assert [b["n"] for b in sure["bins"]] == [0, 0, 0, 0, 6]
@@ -100,24 +105,25 @@ class ScriptedProbJudge(Judge):
 
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"
-    ) -> list[dict[str, Any]]:
+    ) -> list[JudgeRecord]:
         out = []
         for pair, p in zip(pairs, self.p_a, strict=True):
             winner = None if p is None or p == 0.5 else "A" if p > 0.5 else "B"
+            judgment = Judgment("AB", 0, winner, winner is not None, None, [], "", 0, 0, "stop", p)
             out.append(
-                {
-                    "id": pair.id,
-                    "subset": pair.subset,
-                    "label": pair.label,
-                    "status": "ok",
-                    "winner": winner,
-                    "correct": None if winner is None else winner == pair.label,
-                    "order": order,
-                    "judgments": [{"order": "AB", "vote": 0, "winner": winner, "p_a": p}],
-                    "decoding": self.decoding,
-                    "verdict_rule": self.rule,
-                    "p_a": p,
-                }
+                JudgeRecord(
+                    pair.id,
+                    pair.subset,
+                    pair.label,
+                    "ok",
+                    winner=winner,
+                    correct=None if winner is None else winner == pair.label,
+                    order=order,
+                    judgments=[judgment],
+                    decoding=self.decoding,
+                    verdict_rule=self.rule,
+                    p_a=p,
+                )
             )
         return out
 

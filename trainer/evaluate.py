@@ -58,7 +58,7 @@ def heldout_accuracy(
     records = arm.judge(pairs, order="random", seed=cfg.eval.seed, desc="held-out")
     tie = 0.5 if cfg.eval.tie_policy == "half" else 0.0
     labelled = [r for r in records if r.label is not None]
-    scores = [pair_credit(r.to_dict(timings=False), tie) for r in labelled]
+    scores = [pair_credit(r, tie) for r in labelled]
     est = bootstrap_ci(scores, seed=cfg.eval.seed)
     return {
         "accuracy": est.value,

@@ -28,7 +28,8 @@ from rubric_arm.data.runfiles import RunLock
 from rubric_arm.engines.hf_tokens import HFTokenizerEngine
 from rubric_arm.engines.transformers_engine import prefer_gqa_attention
 from rubric_arm.errors import InputError
-from rubric_arm.pipeline import JudgeRecord, RubricARM, random_order, stable_hash
+from rubric_arm.pipeline import RubricARM, random_order, stable_hash
+from rubric_arm.records import JudgeRecord
 from rubric_arm.templates import load_template
 from rubric_arm.trainer.config import GRPOPhaseConfig, TrainConfig
 from rubric_arm.trainer.data import TrainData, cycle_slices, load_train_data

@@ -322,10 +322,14 @@ class _Outcome:
     loose: bool | None
     strict: bool | None
 
+    @property
+    def main(self) -> bool | None:
+        return self.loose if self.loose is not None else self.strict
+
     def justification(self, checker: str) -> str:
         if self.loose is None and self.strict is None:
             return f"Not verified: no result is recorded for the {checker}."
-        main = self.loose if self.loose is not None else self.strict
+        main = self.main
         verdict = "Meets it" if main else "Fails it"
         if self.loose is None or self.strict is None or self.loose == self.strict:
             mode = "" if self.loose is not None else " in strict mode"
@@ -371,6 +375,12 @@ def _hard_rules(pair: PreferencePair) -> list[_HardRule]:
         checker = f"{registry_name(registry)} checker for {iid}"
         rules.append(_HardRule(instruction_requirement(iid, kw, registry), checker, a, b))
     return rules
+
+
+def rule_outcomes(pair: PreferencePair) -> list[tuple[str, bool | None, bool | None]]:
+    """(requirement, A's outcome, B's outcome) per verifiable instruction, in shown order; an
+    outcome is the verifier's loose result, else its strict one, as the trajectories state it."""
+    return [(r.requirement, r.a.main, r.b.main) for r in _hard_rules(pair)]
 
 
 def _require_label(pair: PreferencePair) -> Winner:

@@ -11,8 +11,9 @@ from typing import Any
 
 from rubric_arm.engines.base import Engine
 from rubric_arm.errors import InputError
-from rubric_arm.harness.judges import Judge, Record, RubricARMJudge, make_judge
+from rubric_arm.harness.judges import Judge, RubricARMJudge, make_judge
 from rubric_arm.policy_reward import Comparison, RubricARMReward, Score, order_mean_p_a
+from rubric_arm.records import JudgeRecord
 from rubric_arm.rewards import dpo_agreement, dpo_margin
 from rubric_arm.trainer.policy.config import RewardConfig
 from rubric_arm.types import PreferencePair, Prompt, SamplingParams, Winner, flip
@@ -22,26 +23,26 @@ def build_judge(cfg: RewardConfig) -> Judge:
     return make_judge(cfg.judge, dict(cfg.args))
 
 
-def order_verdicts(rec: Record) -> tuple[Winner | None, Winner | None]:
+def order_verdicts(rec: JudgeRecord) -> tuple[Winner | None, Winner | None]:
     """(forward, swapped) winners, each in the order it was shown, of a record judged with
     order "both". A judge without per-order verdicts (scalar) gives its one winner for both."""
-    by_order = {j["order"]: j["winner"] for j in rec.get("judgments") or [] if not j.get("vote")}
+    by_order = {j.order: j.winner for j in rec.judgments if not j.vote}
     if by_order:
         forward, swapped = by_order.get("AB"), by_order.get("BA")
     else:
-        forward = swapped = rec.get("winner")
+        forward = swapped = rec.winner
     return forward, flip(swapped)
 
 
-def order_p_a(rec: Record) -> tuple[float | None, float | None]:
+def order_p_a(rec: JudgeRecord) -> tuple[float | None, float | None]:
     """(order AB, order BA) P(response_a better) of a record judged with order "both", each the
     mean over that order's samples, in the pair's own labels (the record's judgments store p_a
     so). None for an order without one: judges that read no verdict probabilities (scalar,
     random, direct-logprob, a remote record without them) give (None, None)."""
-    return order_mean_p_a((j.get("order", ""), j.get("p_a")) for j in rec.get("judgments") or [])
+    return order_mean_p_a((j.order, j.p_a) for j in rec.judgments)
 
 
-def record_comparison(rec: Record) -> Comparison:
+def record_comparison(rec: JudgeRecord) -> Comparison:
     """A record of the pair (candidate as response_a, reference as response_b) judged in both
     orders, as the Comparison the GRPO reward scores."""
     forward, swapped = order_verdicts(rec)
@@ -113,7 +114,7 @@ def label_pairs(
     records = judge.judge_pairs(pairs, order="both", seed=seed, desc="label pairs")
     rows = []
     for pair, rec in zip(pairs, records, strict=True):
-        if rec.get("status") != "ok":
+        if rec.status != "ok":
             stats.invalid += 1
             continue
         stats.judged += 1
@@ -173,7 +174,7 @@ class HarnessJudgeReward(RubricARMReward):
             for k, (p, c, r) in enumerate(zip(prompts, candidates, references, strict=True))
         ]
         records = self.judge.judge_pairs(pairs, order="both", seed=self.seed, desc="policy reward")
-        return [record_comparison(r) if r.get("status") == "ok" else None for r in records]
+        return [record_comparison(r) if r.status == "ok" else None for r in records]
 
 
 def make_reward(

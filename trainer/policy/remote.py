@@ -5,11 +5,11 @@ the live policy, verdicts (and verdict probabilities, for `score="prob"`) come f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from rubric_arm.engines.base import Engine
 from rubric_arm.errors import RubricArmError
 from rubric_arm.policy_reward import Comparison, RubricARMReward, Score
+from rubric_arm.records import records_from_dicts
 from rubric_arm.trainer.policy.judging import record_comparison
 from rubric_arm.types import Prompt, SamplingParams
 
@@ -48,5 +48,5 @@ class RemoteReward(RubricARMReward):
         )
         if r.status_code != 200:
             raise RubricArmError(f"reward server {self.url}: HTTP {r.status_code}: {r.text[:300]}")
-        records: list[dict[str, Any]] = r.json()["records"]
-        return [record_comparison(rec) if rec.get("status") == "ok" else None for rec in records]
+        records = records_from_dicts(r.json()["records"], f"reward server {self.url}")
+        return [record_comparison(rec) if rec.status == "ok" else None for rec in records]

@@ -1,0 +1,222 @@
+"""Can the embedded model learn the judge's per-rule compliance check? A controlled probe.
+
+The mini judge audit (reproduce/judge_audit.py) found that a warmed-up judge's verdicts follow its
+own "Meets it" / "Fails it" claims, but the claims barely track the verifiers. This probe isolates
+that step: one short row per (verifiable instruction, response) of the mini suite, "does this
+response meet this requirement?", answered by the model's P(Meets) against P(Fails). It scores
+the model before and after SFT on the train split's rows and reports, on held-out rows:
+
+- pairwise: where a pair's two responses differ on an instruction, the share where the passing
+  response gets the higher P(Meets) (0.5 is chance; this is what a pairwise verdict needs);
+- AUC of P(Meets) over all held-out rows, and the per-instruction-family pairwise rate.
+
+    python -m rubric_arm.reproduce.rule_probe --out runs/rule-probe [--epochs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rubric_arm.data.mini import load_mini
+from rubric_arm.harness.report import wilson_interval
+from rubric_arm.trainer.warmup_mini import rule_outcomes
+from rubric_arm.types import PreferencePair
+
+QUESTION = (
+    "Requirement: {requirement}\n\nResponse:\n{response}\n\n"
+    "Does the response meet the requirement? Answer Meets or Fails."
+)
+ANSWERS = ("Meets", "Fails")
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    """One compliance question: a response of pair `pair_id` against its instruction `rule`."""
+
+    pair_id: str
+    rule: int
+    family: str
+    requirement: str
+    response: str
+    side: str
+    meets: bool
+
+
+def rule_rows(pairs: Sequence[PreferencePair]) -> list[RuleRow]:
+    """Both responses of every verifier-labelled pair against each instruction with a recorded
+    outcome (the warm-up trajectories' own reading of the verifier: loose, else strict)."""
+    rows = []
+    for p in pairs:
+        ids = [str(i) for i in p.metadata.get("instruction_id_list") or []]
+        for k, (requirement, a, b) in enumerate(rule_outcomes(p)):
+            for side, text, outcome in (("A", p.response_a, a), ("B", p.response_b, b)):
+                if outcome is not None:
+                    family = ids[k].split(":")[0]
+                    rows.append(RuleRow(p.id, k, family, requirement, text, side, outcome))
+    return rows
+
+
+def render(tokenizer: Any, row: RuleRow) -> str:
+    chat = [
+        {
+            "role": "user",
+            "content": QUESTION.format(requirement=row.requirement, response=row.response),
+        }
+    ]
+    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+
+@torch.inference_mode()
+def p_meets(model: Any, tokenizer: Any, rows: Sequence[RuleRow], batch: int = 8) -> list[float]:
+    """P(Meets) / (P(Meets) + P(Fails)) at the first answer token, one forward pass per row."""
+    meets, fails = (tokenizer.encode(a, add_special_tokens=False)[0] for a in ANSWERS)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    texts = [render(tokenizer, r) for r in rows]
+    lengths = [len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]
+    by_length = sorted(range(len(rows)), key=lambda i: lengths[i])
+    out = [0.0] * len(rows)
+    model.eval()
+    for start in range(0, len(rows), batch):
+        idx = by_length[start : start + batch]
+        enc = tokenizer(
+            [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            hidden = model.model(**enc).last_hidden_state[:, -1, :]
+            logits = model.lm_head(hidden).float()
+        pair = torch.stack([logits[:, meets], logits[:, fails]], dim=1).softmax(dim=1)
+        for i, p in zip(idx, pair[:, 0].tolist(), strict=True):
+            out[i] = p
+    return out
+
+
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def summarise(rows: Sequence[RuleRow], scores: Sequence[float]) -> dict[str, Any]:
+    """Pairwise discrimination (with a Wilson CI), per family, AUC and thresholded accuracy."""
+    by_key: dict[tuple[str, int], dict[str, tuple[bool, float]]] = defaultdict(dict)
+    family: dict[tuple[str, int], str] = {}
+    for r, s in zip(rows, scores, strict=True):
+        by_key[(r.pair_id, r.rule)][r.side] = (r.meets, s)
+        family[(r.pair_id, r.rule)] = r.family
+    hits, n = 0.0, 0
+    fam: dict[str, list[float]] = defaultdict(list)
+    for key, sides in by_key.items():
+        if len(sides) != 2 or sides["A"][0] == sides["B"][0]:
+            continue
+        passing, failing = (sides["A"], sides["B"]) if sides["A"][0] else (sides["B"], sides["A"])
+        hit = 1.0 if passing[1] > failing[1] else 0.5 if passing[1] == failing[1] else 0.0
+        hits += hit
+        n += 1
+        fam[family[key]].append(hit)
+    labels = [r.meets for r in rows]
+    lo, hi = wilson_interval(round(hits), n)
+    return {
+        "pairwise": hits / n if n else float("nan"),
+        "pairwise_ci": [lo, hi],
+        "pairwise_n": n,
+        "auc": auc(scores, labels),
+        "accuracy_at_half": sum((s > 0.5) == y for s, y in zip(scores, labels, strict=True))
+        / len(rows),
+        "meets_share": sum(labels) / len(labels),
+        "rows": len(rows),
+        "families": {f: [sum(v) / len(v), len(v)] for f, v in sorted(fam.items())},
+    }
+
+
+def train(
+    model: Any, tokenizer: Any, rows: Sequence[RuleRow], out: Path, epochs: float, lr: float
+) -> float:
+    """SFT on the answers with TRL (loss on the answer token only); returns seconds."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from rubric_arm.trainer.phases import score_labelled_positions_on_cpu
+
+    score_labelled_positions_on_cpu()
+    data = Dataset.from_list(
+        [{"prompt": render(tokenizer, r), "completion": ANSWERS[0 if r.meets else 1]} for r in rows]
+    )
+    args = SFTConfig(
+        output_dir=str(out / "work"),
+        use_cpu=True,
+        bf16=True,
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        per_device_train_batch_size=8,
+        gradient_accumulation_steps=1,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        max_length=640,
+        completion_only_loss=True,
+        save_strategy="no",
+        report_to=[],
+        logging_steps=10,
+        seed=0,
+    )
+    start = time.perf_counter()
+    SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer).train()
+    return time.perf_counter() - start
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/rule-probe"))
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--trainable-layers", type=int, default=10)
+    parser.add_argument("--balance", action="store_true", help="undersample the majority answer")
+    args = parser.parse_args(argv)
+
+    from transformers import AutoModelForCausalLM
+
+    from rubric_arm.models import load_tokenizer, prepare_model
+    from rubric_arm.trainer.loop import freeze_lower_layers
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = prepare_model(args.model)
+    tokenizer = load_tokenizer(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    train_rows = rule_rows(load_mini("train"))
+    heldout = rule_rows(load_mini("heldout"))
+    if args.balance:
+        pos = [r for r in train_rows if r.meets]
+        neg = [r for r in train_rows if not r.meets]
+        k = min(len(pos), len(neg))
+        rng = random.Random(0)
+        train_rows = rng.sample(pos, k) + rng.sample(neg, k)
+    random.Random(1).shuffle(train_rows)
+    report: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
+    report["train_rows"] = len(train_rows)
+    report["before"] = summarise(heldout, p_meets(model, tokenizer, heldout))
+    print("before", json.dumps(report["before"]), flush=True)
+    freeze_lower_layers(model, args.trainable_layers)
+    report["train_seconds"] = train(model, tokenizer, train_rows, args.out, args.epochs, args.lr)
+    report["after"] = summarise(heldout, p_meets(model, tokenizer, heldout))
+    print("after", json.dumps(report["after"]), flush=True)
+    (args.out / "probe.json").write_text(json.dumps(report, indent=2))
+    (args.out / "rows.json").write_text(json.dumps([asdict(r) for r in heldout[:3]], indent=2))
+
+
+if __name__ == "__main__":
+    main()
