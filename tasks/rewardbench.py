@@ -1,21 +1,10 @@
-"""Inspect task: rewardbench, scored with the harness's official rules (same code as rubric-arm eval).
+"""`inspect eval tasks/rewardbench.py`: the packaged task rubric_arm/rewardbench (tasks/README.md)."""
 
-inspect eval tasks/rewardbench.py --model rubric-arm/paper                 # hub data (GPU machine)
-inspect eval tasks/rewardbench.py --model rubric-arm/tiny -T data=<local file in the real schema>
-Options: -T data=... -T split=... -T subsets=a,b -T seed=0 -T order=random|both|as_given
--T tie_policy=half|wrong -T protocol=all_pairs|beats_all (best-of-n items)
-"""
-
-from __future__ import annotations
-
-from typing import Any
-
-from inspect_ai import Task, task
+from inspect_ai import task
 
 from rubric_arm.harness.inspect_registry import file_task
 
 
 @task
-def rewardbench(**options: Any) -> Task:
-    """The packaged task `rubric_arm/rewardbench` as a file of the checkout."""
+def rewardbench(**options):  # noqa: ANN003, ANN201
     return file_task("rewardbench", options)

@@ -1,21 +1,10 @@
-"""Inspect task: writing-preference, scored with the harness's official rules (same code as rubric-arm eval).
+"""`inspect eval tasks/writing_preference.py`: the packaged task rubric_arm/writing_preference (tasks/README.md)."""
 
-inspect eval tasks/writing_preference.py --model rubric-arm/paper                 # hub data (GPU machine)
-inspect eval tasks/writing_preference.py --model rubric-arm/tiny -T data=<local file in the real schema>
-Options: -T data=... -T split=... -T subsets=a,b -T seed=0 -T order=random|both|as_given
--T tie_policy=half|wrong -T protocol=all_pairs|beats_all (best-of-n items)
-"""
-
-from __future__ import annotations
-
-from typing import Any
-
-from inspect_ai import Task, task
+from inspect_ai import task
 
 from rubric_arm.harness.inspect_registry import file_task
 
 
 @task
-def writing_preference(**options: Any) -> Task:
-    """The packaged task `rubric_arm/writing_preference` as a file of the checkout."""
+def writing_preference(**options):  # noqa: ANN003, ANN201
     return file_task("writing-preference", options)
