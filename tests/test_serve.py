@@ -16,8 +16,8 @@ import httpx
 import pytest
 from scripted_engine import ScriptedEngine, judge_output
 
-from rubric_arm.engines.openai_engine import OpenAIEngine
-from rubric_arm.errors import RubricArmError
+from rubric_arm.engines.openai_engine import OpenAIEngine, endpoint_list
+from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.formats import judge_format
 from rubric_arm.harness.serve import ServeLimits, build_app
 from rubric_arm.pipeline import RubricARM
@@ -178,7 +178,12 @@ def test_openai_engine_against_the_server(server: Server) -> None:
         gen, engine, judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64), cache=False
     )
     rec = arm.judge([pair(0, False)], order="both")[0]
-    assert rec.status == "ok" and rec.winner == "B" and rec.rubric["n_criteria"] == 2
+    assert (
+        rec.status == "ok"
+        and rec.winner == "B"
+        and rec.rubric is not None
+        and rec.rubric.n_criteria == 2
+    )
     with pytest.raises(RubricArmError, match="HTTP 404"):
         OpenAIEngine("nope", f"{server.url}/v1", retries=0).generate(chats[:1], SamplingParams())
 
@@ -515,3 +520,54 @@ def test_the_bench_load_run_counts_every_answer_and_times_health() -> None:
     assert res["latency_p50_s"] <= res["latency_p99_s"]
     assert res["health_checks"] >= 5 and res["health_under_1s"]
     assert 0 < res["oversize_chunked_sent_max_bytes"] < res["oversize_chunked_offered_bytes"]
+
+
+def test_two_replicas_one_dying_mid_run_give_the_records_of_one(server: Server) -> None:
+    """The openai engine spreads requests over replicas and moves a dead one's work to the other;
+    the records equal one replica's, fingerprints included."""
+    doomed = Server()
+    served: list[int] = []
+
+    def dying_judge(text: str, vote: int) -> str:
+        served.append(vote)
+        if len(served) == 2:  # answer this request, then go away
+            doomed.server.should_exit = True
+        return judge_fn(text, vote)
+
+    doomed.judge.judge_fn = dying_judge
+    pairs = [pair(k, k % 3 != 0) for k in range(10)]
+
+    def records(urls: list[str]) -> list[dict[str, Any]]:
+        kw = {"retries": 1, "cooldown": 60.0, "max_concurrency": 2}
+        arm = RubricARM(
+            OpenAIEngine("generator", urls, **kw),
+            OpenAIEngine("judge", urls, **kw),
+            judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64),
+            cache=False,
+        )
+        return [r.to_dict(timings=False) for r in arm.judge(pairs, order="both", seed=0)]
+
+    try:
+        one = records([f"{server.url}/v1"])
+        both = records([f"{server.url}/v1", f"{doomed.url}/v1"])
+    finally:
+        doomed.stop()
+    assert len(served) >= 2 and doomed.server.should_exit
+    assert both == one
+    assert {r["judge"] for r in one} == {"openai:scripted-1"}
+    assert all(r["status"] == "ok" for r in one)
+
+
+def test_replicas_serving_different_models_are_refused(server: Server) -> None:
+    other = Server()
+    other.judge.fingerprint = "another-model"
+    try:
+        with pytest.raises(InputError, match="serve different models"):
+            OpenAIEngine("judge", [f"{server.url}/v1", f"{other.url}/v1"])
+    finally:
+        other.stop()
+    assert endpoint_list("http://a/v1 , http://b/v1/") == ["http://a/v1", "http://b/v1"]
+    with pytest.raises(InputError, match="listed twice"):
+        endpoint_list(["http://a/v1", "http://a/v1/"])
+    with pytest.raises(InputError, match="at least one"):
+        endpoint_list(" , ")

@@ -12,13 +12,22 @@ parser then judges like any free output.
 A VerdictProbe asks for `logprobs: true, top_logprobs: 20` and reads the label probabilities
 from `choices[i].logprobs.content` (see `label_probs_from_openai`). `rubric-arm serve` returns
 no per-token log-probabilities but its own `choices[i].label_probs`, read with the default
-probe; those are used when the engine's probe is the default one."""
+probe; those are used when the engine's probe is the default one.
+
+Several replicas of one model (`vllm serve` or `rubric-arm serve` processes) are one engine:
+`base_url` takes a list (or a comma-separated string). Request k goes to replica k mod n; a
+replica that fails to answer (connection error, 429, 5xx) is set aside for `cooldown` seconds
+and the request goes to the next one at once, so a dead replica costs no retry of the budget.
+The engine's fingerprint is the served model's (the `fingerprint` of rubric-arm serve's model
+card) when every replica reports the same one, so a run's records do not depend on which or how
+many replicas served it; replicas that report different models are refused."""
 
 from __future__ import annotations
 
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +54,7 @@ class OpenAIEngine(Engine):
     def __init__(
         self,
         model: str,
-        base_url: str = "http://127.0.0.1:8321/v1",
+        base_url: str | Sequence[str] = "http://127.0.0.1:8321/v1",
         *,
         api_key: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
@@ -54,6 +63,7 @@ class OpenAIEngine(Engine):
         max_concurrency: int = 8,
         timeout: float = 600.0,
         retries: int = 2,
+        cooldown: float = 30.0,
         progress: bool = False,
     ) -> None:
         import httpx
@@ -61,14 +71,18 @@ class OpenAIEngine(Engine):
         if not model:
             raise InputError("the openai engine needs a model name")
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        self.base_urls = endpoint_list(base_url)
+        self.base_url = self.base_urls[0]
+        self.cooldown = float(cooldown)
+        self._down: dict[str, float] = {}
+        self._down_lock = threading.Lock()
         self.context_length = int(context_length)
         self.max_concurrency = max(1, int(max_concurrency))
         self.retries = max(0, int(retries))
         key = api_key if api_key is not None else os.environ.get(api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.Client(headers=headers, timeout=timeout)
-        self.fingerprint = f"openai:{self.base_url}:{model}"
+        self.fingerprint = self._served_fingerprint()
         self.tokenizer: Any = None
         self.token_counting = "estimate"
         if tokenizer:
@@ -80,8 +94,27 @@ class OpenAIEngine(Engine):
             self.token_counting = "server"
 
     # ---- tokens ----------------------------------------------------------------------------
+    def _served_fingerprint(self) -> str:
+        """`openai:<the served model's fingerprint>` when every replica's model card has the same
+        one; otherwise a name built from the addresses (API models, vLLM)."""
+        found: dict[str, str] = {}
+        for url in self.base_urls:
+            try:
+                r = self.client.get(f"{url}/models/{self.model}")
+                value = r.json().get("fingerprint") if r.status_code == 200 else None
+            except Exception:
+                value = None
+            if isinstance(value, str) and value:
+                found[url] = value
+        if len(set(found.values())) > 1:
+            listing = ", ".join(f"{u}: {f}" for u, f in found.items())
+            raise InputError(f"the replicas serve different models as {self.model!r} ({listing})")
+        if found and len(found) == len(self.base_urls):
+            return f"openai:{next(iter(found.values()))}"
+        return f"openai:{','.join(self.base_urls)}:{self.model}"
+
     def _server_tokenize(self, text: str) -> int | None:
-        root = self.base_url.removesuffix("/v1")
+        root = self._order(0)[0].removesuffix("/v1")
         try:
             r = self.client.post(f"{root}/tokenize", json={"model": self.model, "prompt": text})
         except Exception:
@@ -160,14 +193,16 @@ class OpenAIEngine(Engine):
         probe: VerdictProbe | None = None,
     ) -> list[Completion]:
         body = self.request_body(chat, params, constraint, probe)
-        where = f"openai engine ({self.base_url}, model {self.model})"
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                r = self.client.post(f"{self.base_url}/chat/completions", json=body)
-            except Exception as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
+        last, attempt = "", 0
+        while attempt <= self.retries:
+            for url in self._order(k):
+                where = f"openai engine ({url}, model {self.model})"
+                try:
+                    r = self.client.post(f"{url}/chat/completions", json=body)
+                except Exception as exc:
+                    last = f"{where}: {type(exc).__name__}: {exc}"
+                    self._set_aside(url)
+                    continue
                 if r.status_code == 200:
                     return _completions(r.json(), params.n, k, probe)
                 if constraint is not None and r.status_code in (400, 422):
@@ -178,11 +213,26 @@ class OpenAIEngine(Engine):
                             f"{r.status_code} on the {STRUCTURED_OUTPUTS_FIELD} field: "
                             f"{reason[:200]}); use decoding=free"
                         )
-                last = f"HTTP {r.status_code}: {r.text[:300]}"
+                last = f"{where}: HTTP {r.status_code}: {r.text[:300]}"
                 if 400 <= r.status_code < 500 and r.status_code != 429:
-                    break  # the request itself is wrong: retrying cannot help
+                    raise RubricArmError(f"{last} (chat {k}; the request itself was refused)")
+                self._set_aside(url)
             time.sleep(min(8.0, 0.5 * 2**attempt))
-        raise RubricArmError(f"{where}: chat {k}: {last}")
+            attempt += 1
+        raise RubricArmError(f"chat {k}: every replica failed; last: {last}")
+
+    def _order(self, k: int) -> list[str]:
+        """The replicas to try for request k: k mod n first, the ones set aside last."""
+        n = len(self.base_urls)
+        rotated = [self.base_urls[(k + i) % n] for i in range(n)]
+        now = time.monotonic()
+        with self._down_lock:
+            up = [u for u in rotated if self._down.get(u, 0.0) <= now]
+        return up + [u for u in rotated if u not in up]
+
+    def _set_aside(self, url: str) -> None:
+        with self._down_lock:
+            self._down[url] = time.monotonic() + self.cooldown
 
     def generate(
         self,
@@ -214,6 +264,17 @@ class OpenAIEngine(Engine):
 
     def close(self) -> None:
         self.client.close()
+
+
+def endpoint_list(base_url: str | Sequence[str]) -> list[str]:
+    """Replica base URLs from one URL, a comma-separated string or a list (order kept)."""
+    parts = [base_url] if isinstance(base_url, str) else list(base_url)
+    urls = [u.strip().rstrip("/") for part in parts for u in str(part).split(",") if u.strip()]
+    if not urls:
+        raise InputError("the openai engine needs at least one base_url")
+    if len(set(urls)) != len(urls):
+        raise InputError(f"a base_url is listed twice: {', '.join(urls)}")
+    return urls
 
 
 def _server_message(response: Any) -> str:
