@@ -10,7 +10,10 @@ the model before and after SFT on the train split's rows and reports, on held-ou
   response gets the higher P(Meets) (0.5 is chance; this is what a pairwise verdict needs);
 - AUC of P(Meets) over all held-out rows, and the per-instruction-family pairwise rate.
 
-    python -m rubric_arm.reproduce.rule_probe --out runs/rule-probe [--epochs 2]
+    python -m rubric_arm.reproduce.rule_probe --out runs/rule-probe [--epochs 3]
+    python -m rubric_arm.reproduce.rule_probe --out runs/rule-probe --render   # report only
+
+It writes `<out>/probe.json` and the Markdown report `reports/rule-probe.md` (`--report`).
 """
 
 from __future__ import annotations
@@ -178,6 +181,61 @@ def train(
     return time.perf_counter() - start
 
 
+def _rate(part: dict[str, Any]) -> str:
+    low, high = part["pairwise_ci"]
+    return (
+        f"{100 * part['pairwise']:.1f} [{100 * low:.1f}, {100 * high:.1f}] (n={part['pairwise_n']})"
+    )
+
+
+def render_report(report: dict[str, Any]) -> str:
+    """The probe as Markdown: before and after, overall and per instruction family."""
+    before, after = report["before"], report["after"]
+    args = report["args"]
+    lines = [
+        "# Can SmolLM2-135M learn the per-rule compliance check?",
+        "",
+        "The judge audit of the mini runs found verdicts that follow the judge's own per-rule",
+        '"Meets it" / "Fails it" claims, and claims that barely track the verifiers. This probe',
+        "isolates that step: one short row per (verifiable instruction, response) of the mini",
+        "suite (the requirement sentence of the warm-up rubrics, then the response), answered by",
+        "P(Meets) against P(Fails) at the answer token. SFT (TRL, loss on the answer only) on the",
+        f"train split's {report['train_rows']} rows: {args['epochs']} epochs, lr {args['lr']}, "
+        f"the top {args['trainable_layers']} layers, bf16 autocast on 2 CPU cores, "
+        f"{report['train_seconds'] / 60:.0f} min.",
+        "",
+        "**pairwise** = where a held-out pair's two responses differ on an instruction, the share",
+        "where the passing response gets the higher P(Meets) (0.5 is chance; it is what a pairwise",
+        "verdict needs); 95% Wilson interval over those instruction-level comparisons (several can",
+        "share a prompt, so the interval is if anything too narrow).",
+        "",
+        "| model | pairwise | AUC of P(Meets) | accuracy at P = 0.5 | held-out rows |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, part in (("untrained", before), ("after rule-check SFT", after)):
+        lines.append(
+            f"| {name} | {_rate(part)} | {part['auc']:.3f} | {part['accuracy_at_half']:.3f} | "
+            f"{part['rows']} |"
+        )
+    lines += [
+        "",
+        "Per instruction family (pairwise, n comparisons):",
+        "",
+        "| family | untrained | after SFT | n |",
+        "|---|---:|---:|---:|",
+    ]
+    for fam, (value, n) in after["families"].items():
+        old = before["families"].get(fam, [float("nan"), 0])[0]
+        lines.append(f"| {fam} | {100 * old:.0f} | {100 * value:.0f} | {n} |")
+    lines += [
+        "",
+        "Share of held-out rows whose response meets its requirement: "
+        f"{100 * after['meets_share']:.1f}%.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/rule-probe"))
@@ -186,7 +244,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--trainable-layers", type=int, default=10)
     parser.add_argument("--balance", action="store_true", help="undersample the majority answer")
+    parser.add_argument("--report", type=Path, default=Path("reports/rule-probe.md"))
+    parser.add_argument("--render", action="store_true", help="only write the report")
     args = parser.parse_args(argv)
+    if args.render:
+        args.report.write_text(render_report(json.loads((args.out / "probe.json").read_text())))
+        return
 
     from transformers import AutoModelForCausalLM
 
@@ -216,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("after", json.dumps(report["after"]), flush=True)
     (args.out / "probe.json").write_text(json.dumps(report, indent=2))
     (args.out / "rows.json").write_text(json.dumps([asdict(r) for r in heldout[:3]], indent=2))
+    args.report.write_text(render_report(report))
 
 
 if __name__ == "__main__":
