@@ -15,6 +15,7 @@ from rubric_arm.cache import RubricCache
 from rubric_arm.engines import load_engine
 from rubric_arm.pipeline import RubricARM
 from rubric_arm.presets import get_preset
+from rubric_arm.reproduce.bench_vllm import run_peer
 from rubric_arm.types import Chat, PreferencePair, SamplingParams
 
 BENCH_PROMPTS = [
@@ -169,6 +170,24 @@ def run_engine_bench(
     decode_tokens = sum(c[0].completion_tokens for c in decoded)
     raw_d_tokens, raw_d_seconds = _raw_generate(engine, short, 128)
 
+    print("vLLM (its own interpreter) on the same chats ...")
+    with tempfile.TemporaryDirectory() as tmp:
+        peer = run_peer(
+            engine.path,
+            {
+                "rubrics": {
+                    "chats": rubric_chats,
+                    "max_new_tokens": preset.rubric_sampling.max_new_tokens,
+                },
+                "judgments": {
+                    "chats": [c for c in judge_chats if c is not None],
+                    "max_new_tokens": judge_sampling.max_new_tokens,
+                },
+                "decode": {"chats": short, "max_new_tokens": 128},
+            },
+            Path(tmp),
+        )
+
     print("measuring fp32 matmul throughput ...")
     flops = measure_matmul_flops()
     params = sum(p.numel() for p in engine.model.parameters())
@@ -207,6 +226,15 @@ def run_engine_bench(
     result["pipeline_vs_raw"] = round(result["pipeline_tok_s"] / result["raw_tok_s"], 3)
     result["pipeline_vs_roofline"] = round(result["pipeline_tok_s"] / roofline, 3)
     result["raw_vs_roofline"] = round(result["raw_tok_s"] / roofline, 3)
+    result["vllm"] = peer
+    if "skipped" not in peer:
+        work = [peer["rubrics"], peer["judgments"]]
+        peer["tok_s"] = round(sum(w["tokens"] for w in work) / sum(w["seconds"] for w in work), 1)
+        peer["seconds_per_judgment"] = round(peer["judgments"]["seconds"] / len(pairs), 3)
+        result["pipeline_seconds_per_judgment"] = round(pipeline_seconds / len(pairs), 3)
+        result["vllm_vs_pipeline"] = round(peer["tok_s"] / result["pipeline_tok_s"], 3)
+        result["vllm_vs_raw"] = round(peer["tok_s"] / result["raw_tok_s"], 3)
+        result["vllm_decode_vs_engine"] = round(peer["decode"]["tok_s"] / result["decode_tok_s"], 3)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     output.with_suffix(".md").write_text(render_markdown(result))
@@ -238,6 +266,22 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"| {r['decode_tok_s']} ({r['decode_vs_roofline']:.0%} of roofline) |",
             f"| decode-bound: raw `model.generate` tok/s, same prompts | {r['decode_raw_tok_s']} |",
             f"| generated tokens: rubrics / judgments | {r['rubric_tokens']} / {r['judge_tokens']} |",
+            *_vllm_rows(r),
             "",
         ]
     )
+
+
+def _vllm_rows(r: dict[str, Any]) -> list[str]:
+    peer = r.get("vllm") or {"skipped": "not run"}
+    if "skipped" in peer:
+        return [f"| vLLM peer | not measured: {peer['skipped']} |"]
+    return [
+        f"| vLLM {peer['vllm_version']} start-up (s) | {peer['startup_s']} |",
+        f"| vLLM tok/s, the same rubric and judge chats (greedy, one call each) "
+        f"| {peer['tok_s']} ({r['vllm_vs_pipeline']}x the pipeline, {r['vllm_vs_raw']}x raw) |",
+        f"| seconds per judgment: pipeline (rubric included) / vLLM judge chats "
+        f"| {r['pipeline_seconds_per_judgment']} / {peer['seconds_per_judgment']} |",
+        f"| vLLM decode-bound tok/s, same short prompts | {peer['decode']['tok_s']} "
+        f"({r['vllm_decode_vs_engine']}x the engine) |",
+    ]
