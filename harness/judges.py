@@ -481,13 +481,16 @@ def _make_rubric_arm(args: dict[str, Any]) -> Judge:
     preset = args.pop("preset", "mini")
     votes = args.pop("votes", None)
     passthrough = {k: args.pop(k) for k in ("cache", "max_context") if k in args}
+    given = engine_kwargs(args)
+    if given:
+        passthrough["engine_kwargs"] = given
     if isinstance(passthrough.get("cache"), str):
         from rubric_arm.cache import RubricCache
 
         passthrough["cache"] = RubricCache(passthrough["cache"])
     sampling = _sampling_overrides(args, preset)
     arm = RubricARM.from_preset(preset, **args, **sampling, **passthrough)
-    settings = {"preset": preset, **args}
+    settings = {"preset": preset, **args, **{ENGINE_PREFIX + k: v for k, v in given.items()}}
     return RubricARMJudge("rubric-arm", arm, settings, None if votes is None else int(votes))
 
 
@@ -599,11 +602,24 @@ _COUNTS = frozenset(
 _FRACTIONS = frozenset({"temperature", "top_p"})
 
 
+ENGINE_PREFIX = "engine."
+"""-J engine.KEY=VALUE goes to the engine of a pipeline judge (vLLM's tensor_parallel_size,
+the openai engine's base_url, ...)."""
+
+
+def engine_kwargs(args: dict[str, Any]) -> dict[str, Any]:
+    """Pop the -J engine.KEY options out of `args` as the engine's keyword arguments."""
+    return {k[len(ENGINE_PREFIX) :]: args.pop(k) for k in list(args) if k.startswith(ENGINE_PREFIX)}
+
+
 def check_judge_args(name: str, args: dict[str, Any]) -> None:
     """Unknown keys, and numbers out of range or of the wrong type, fail naming the key."""
     known = JUDGE_OPTIONS.get(name)
     if known is not None:
-        unknown = sorted(set(args) - known)
+        takes_engine = "engine" in known
+        unknown = sorted(
+            k for k in set(args) - known if not (takes_engine and k.startswith(ENGINE_PREFIX))
+        )
         if unknown:
             raise InputError(
                 f"judge {name!r} takes no option {', '.join(unknown)}; it takes: "

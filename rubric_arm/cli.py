@@ -46,7 +46,17 @@ def _add_model_options(p: argparse.ArgumentParser, *, verdict: bool = True) -> N
     g.add_argument("--preset", default="mini", help=f"one of: {', '.join(PRESETS)} (default: mini)")
     g.add_argument("--generator", help="rubric generator: model name, hub id or local folder")
     g.add_argument("--judge", help="judge: model name, hub id or local folder")
-    g.add_argument("--engine", choices=["transformers", "vllm"], help="generation backend")
+    g.add_argument(
+        "--engine", choices=["transformers", "vllm", "openai"], help="generation backend"
+    )
+    g.add_argument(
+        "-E",
+        "--engine-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="engine option, repeatable (vllm: tensor_parallel_size=2, "
+        "gpu_memory_utilization=0.9; openai: base_url=URL1,URL2, tokenizer=FOLDER)",
+    )
     g.add_argument("--generator-template", help="built-in template name or a template file")
     g.add_argument("--judge-template", help="built-in template name or a template file")
     g.add_argument("--rubric-max-tokens", type=at_least_one, help="max new tokens for a rubric")
@@ -85,6 +95,7 @@ def finite_nonnegative(text: str) -> float:
 def _build(args: argparse.Namespace):
     from dataclasses import replace
 
+    from rubric_arm.harness.judges import parse_judge_args
     from rubric_arm.pipeline import RubricARM
     from rubric_arm.presets import get_preset
 
@@ -114,6 +125,7 @@ def _build(args: argparse.Namespace):
         max_context=args.max_context,
         decoding=args.decoding,
         verdict=getattr(args, "verdict", None),
+        engine_kwargs=parse_judge_args(args.engine_arg or []),
     )
 
 
