@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: setup demo test lint format bench models clean ablation-tiny train-mini downstream-mini \
 	reproduce-table2 reproduce-efficiency reproduce-position-bias reproduce-downstream \
-	update-baselines regress test-slow test-vllm
+	update-baselines regress test-slow test-vllm gpu-smoke gpu-wheelhouse
 
 setup: $(STAMP)
 
@@ -94,6 +94,33 @@ $(VLLM_STAMP): pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip install -q -c $(VLLM_VENV)/constraints.txt -e '.[eval]' pytest hypothesis
 	touch $(VLLM_STAMP)
 
+# The GPU smoke (reproduce/gpu_smoke.py): random weights of Qwen3-8B's shape, engine tok/s and
+# MFU, one SFT step per model and one GRPO judge step, peak memory, as JSON. With a GPU it runs
+# the real shape into reports/gpu-smoke.json; without one it dry-runs the same script at the
+# tiny shape (tests/test_gpu_smoke.py does that too, in `make test`).
+gpu-smoke: setup
+	if $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+		$(PY) -m rubric_arm.reproduce.gpu_smoke --shape qwen3-8b --out reports/gpu-smoke.json; \
+	else \
+		$(PY) -m rubric_arm.reproduce.gpu_smoke --shape tiny --device cpu --chats 4 \
+			--new-tokens 16 --train-layers 1 --out runs/gpu-smoke-dry.json; \
+	fi
+
+# What the GPU machine lacks, as cp312 wheels to carry there (<= 64 MiB): this package, TRL,
+# datasets and its small deps, xgrammar (4.4 MB). There, from outside the checkout (whose
+# rubric_arm/ would shadow the installed package): pip install --no-index --no-deps --target
+# /tmp/deps .gpu-wheels/*.whl && cd /tmp && PYTHONPATH=/tmp/deps python -m
+# rubric_arm.reproduce.gpu_smoke --out $OUT/gpu-smoke.json (not yet run: no GPU was lent).
+GPU_WHEELS := .gpu-wheels
+gpu-wheelhouse: setup
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(PY) -m build --wheel --no-isolation --outdir $(GPU_WHEELS) . > /dev/null
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform any \
+		-d $(GPU_WHEELS) trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 \
+		xxhash==4.1.0 fsspec==2026.6.0 xgrammar==0.2.9
+	du -sh $(GPU_WHEELS)
+
 test-vllm: models $(VLLM_STAMP)
 	RUBRIC_ARM_TEST_HOME="$$($(PY) -c 'from rubric_arm.models import home; print(home())')" \
 	RUBRIC_ARM_VLLM_FIGURES=reports/vllm-cpu.json \
@@ -121,7 +148,7 @@ reproduce-position-bias: models
 # Every performance figure, then one summary (reports/bench.json + bench.md). About 55 minutes on 2
 # cores: the parts measured 23 min (engine, harness, serve, train), ~11 min (decoding) and
 # 21 min (rollouts: three GRPO judge phases of the mini recipe).
-bench: models
+bench: models $(VLLM_STAMP)
 	$(BIN)/rubric-arm bench stats
 	$(BIN)/rubric-arm bench engine
 	$(BIN)/rubric-arm bench decoding
