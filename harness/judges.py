@@ -1,13 +1,14 @@
 """The judges registry: anything that maps (prompt, two responses) to a preference.
 
-Every judge returns the same per-pair record (the core's JudgeRecord fields: id, subset, label,
-status, winner, correct, order, judgments, ...), so every judge goes through the same scorers.
+Every judge returns one `rubric_arm.records.JudgeRecord` per pair (id, subset, label, status,
+winner, correct, order, judgments, ...), so every judge goes through the same scorers.
 Judges that score each response on its own (`scalar`, `random`) also fill `scores` and can
 serve benchmarks that need per-response scores (RewardBench 2 Ties).
 
 The pipeline judges (`rubric-arm`, `prompted-rubric`, `direct`) take the two switches of the
 core, `-J decoding=constrained|free` and `-J verdict=vote|prob` (default: the preset's); their
-records carry `decoding`, `verdict_rule` and `p_a` (P(response_a better) at the verdict).
+records carry `decoding`, `verdict_rule` and `p_a` (P(response_a better) at the verdict), and
+`-J engine.KEY=VALUE` options go to their engine.
 """
 
 from __future__ import annotations
