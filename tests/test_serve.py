@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -571,3 +574,86 @@ def test_replicas_serving_different_models_are_refused(server: Server) -> None:
         endpoint_list(["http://a/v1", "http://a/v1/"])
     with pytest.raises(InputError, match="at least one"):
         endpoint_list(" , ")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_process(port: int, home: str) -> subprocess.Popen:
+    cmd = [
+        sys.executable, "-m", "rubric_arm.cli", "serve", "--preset", "tiny", "--port", str(port),
+        "-J", "cache=false",
+    ]  # fmt: skip
+    env = {**os.environ, "RUBRIC_ARM_HOME": home}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not start")
+
+
+@pytest.mark.slow
+def test_two_serve_processes_one_killed_mid_run_give_the_records_of_one(
+    tiny_model_path, rubric_arm_home
+) -> None:
+    """Two `rubric-arm serve` processes on the tiny model; one gets SIGKILL after its second
+    answer. One request at a time, so every engine call holds one chat and greedy outputs
+    cannot depend on which replica computed them."""
+    ports = [_free_port(), _free_port()]
+    procs = [_serve_process(p, str(rubric_arm_home)) for p in ports]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    try:
+        for url, proc in zip(urls, procs, strict=True):
+            _wait_healthy(url, proc)
+        pairs = [pair(k, k % 2 == 0) for k in range(6)]
+
+        def records(bases: list[str], kill_after: int | None = None) -> list[dict[str, Any]]:
+            kw = {"retries": 1, "cooldown": 600.0, "max_concurrency": 1}
+            gen, judge = OpenAIEngine("generator", bases, **kw), OpenAIEngine("judge", bases, **kw)
+            answered = {"n": 0}
+            post = judge.client.post
+
+            def counting_post(url: str, **kwargs: Any) -> Any:
+                r = post(url, **kwargs)
+                if kill_after is not None and url.startswith(bases[-1]):
+                    answered["n"] += 1
+                    if answered["n"] == kill_after:
+                        procs[1].kill()
+                        procs[1].wait(30)
+                return r
+
+            judge.client.post = counting_post  # type: ignore[method-assign]
+            arm = RubricARM(
+                gen,
+                judge,
+                judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=48),
+                rubric_sampling=SamplingParams(temperature=0.0, max_new_tokens=32),
+                cache=False,
+            )
+            out = [r.to_dict(timings=False) for r in arm.judge(pairs, order="both", seed=0)]
+            assert kill_after is None or answered["n"] >= kill_after
+            return out
+
+        one = records([f"{urls[0]}/v1"])
+        both = records([f"{urls[0]}/v1", f"{urls[1]}/v1"], kill_after=2)
+        assert procs[1].returncode is not None, "the second replica was killed mid-run"
+        assert both == one
+        assert all(r["status"] == "ok" for r in one)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
