@@ -236,7 +236,7 @@ def benchmark_task(
 
     bench = get_benchmark(benchmark)
     data = launch_relative(data)
-    items = bench.load(data, split=split)
+    items = bench.load_items(data, split)
     chosen = {s.strip() for s in subsets.split(",")} if subsets else None
     if chosen:
         items = [it for it in items if getattr(it, "subset", None) in chosen]

@@ -1,7 +1,10 @@
 """Published figures (PAPER.md section 7, Tables 1, 2, 7 and 13), in percent unless stated.
 
-The tables are kept in the paper's column order; `PAPER_TABLE1` re-keys the columns a harness
-metric reproduces exactly by (benchmark, metric name) for the generic report's paper column.
+The tables are kept in the paper's column order. Which harness metric reproduces a column is
+declared by its benchmark (`EvalBenchmark.paper_columns`); `paper_figure` looks it up. FollowBench,
+InfoBench and IFBench pairs were built by the authors from their own samples: we rebuild them with
+`rubric-arm data build-pairs` and score the file as the `pairs` benchmark, comparable in kind but
+not item for item, so no benchmark declares those columns.
 """
 
 from __future__ import annotations
@@ -97,32 +100,6 @@ TABLE13_VARIATION: dict[str, tuple[float, float]] = {
     "RRM-7B": (22.08, 22.08),
 }
 
-PAPER_ROWS: tuple[str, ...] = (
-    "Rubric-ARM",
-    "Rubric-ARM voting@5",
-    "Qwen3-8B prompted Rubric+Judge",
-    "API direct judge",
-)
-
-# The harness metric behind each column on the real benchmarks. FollowBench, InfoBench and
-# IFBench pairs were built by the authors from their own samples: we rebuild them with
-# `rubric-arm data build-pairs` and score the file as the `pairs` benchmark, which is comparable
-# in kind but not item for item.
-HARNESS_SOURCE: dict[str, tuple[str, str]] = {
-    "Chat": ("rewardbench", "section: Chat"),
-    "ChatH": ("rewardbench", "section: Chat Hard"),
-    "PPE-IF": ("ppe-ifeval", "overall"),
-    "RMB": ("rm-bench", "chat"),
-    "PIF": ("rewardbench2", "Precise IF"),
-    "Focus": ("rewardbench2", "Focus"),
-    "HS3": ("helpsteer3", "overall"),
-}
-
-PAPER_TABLE1: dict[tuple[str, str], dict[str, float]] = {
-    source: {row: TABLE1[row][COLUMNS.index(col)] for row in PAPER_ROWS}
-    for col, source in HARNESS_SOURCE.items()
-}
-
 
 def paper_row(row: str) -> dict[str, float] | None:
     """A Table 1 or Table 2 row as {column: value, "Avg": value}, or None if the paper has none."""
@@ -133,8 +110,15 @@ def paper_row(row: str) -> dict[str, float] | None:
 
 
 def paper_figure(benchmark: str, metric: str, row: str = "Rubric-ARM") -> float | None:
-    """The published figure for a harness metric, or None where the paper has none."""
-    return PAPER_TABLE1.get((benchmark, metric), {}).get(row)
+    """The published Table 1 figure for a harness metric (the column its benchmark declares in
+    `paper_columns`), or None where the paper has none."""
+    from rubric_arm.harness.benchmarks import EVAL_BENCHMARKS
+
+    bench = EVAL_BENCHMARKS.get(benchmark)
+    column = bench.paper_columns.get(metric) if bench else None
+    if column is None or row not in TABLE1:
+        return None
+    return TABLE1[row][COLUMNS.index(column)]
 
 
 # Section 6 downstream (policy Qwen2.5-7B-Instruct): base -> DPO -> IterDPO with the Rubric-ARM

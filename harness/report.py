@@ -7,63 +7,73 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-from rubric_arm.data.benchmarks import BENCHMARKS
 from rubric_arm.errors import RubricArmError
 from rubric_arm.harness.benchmarks import (
     TIE_POLICIES,
+    Metric,
     get_benchmark,
     pair_credit,
     record_clusters,
 )
 from rubric_arm.harness.paper import paper_figure
+from rubric_arm.harness.runner import EvalConfig, EvalRun, read_run
 from rubric_arm.harness.stats import bootstrap_ci, paired_bootstrap
-from rubric_arm.records import JudgeRecord, read_records
+from rubric_arm.records import JudgeRecord
 
 CALIBRATION_BINS = 5
 """Equal-width confidence bins over [0.5, 1] in the reliability table."""
 
 
-def load_run(path: str | Path) -> dict[str, Any]:
-    """A finished run folder's config, metadata and scores."""
-    path = Path(path)
-    parts = {}
-    for name in ("config", "metadata", "scores"):
-        file = path / f"{name}.json"
-        if not file.is_file():
-            raise RubricArmError(f"{path} is not a finished run: {file.name} is missing")
-        parts[name] = json.loads(file.read_text(encoding="utf-8"))
-    parts["path"] = str(path)
-    records_file = path / "records.jsonl"
-    records = read_records(records_file) if records_file.is_file() else []
-    parts["decoding"] = _setting(records, parts, "decoding")
-    parts["verdict_rule"] = _setting(records, parts, "verdict_rule")
-    parts["judgments"] = judgment_counts(records)
-    parts["pairs_failed"] = (
-        {
-            "parse_failures": sum(r.status == "ok" and r.winner is None for r in records),
-            "not_judged": sum(r.status != "ok" for r in records),
-        }
+@dataclass
+class ReportedRun:
+    """A finished run as a report shows it: the run folder and what its records say."""
+
+    run: EvalRun
+    label: str
+    decoding: str | None
+    verdict_rule: str | None
+    judgments: dict[str, int]
+    """Single judgments and how many of them have no parsed verdict (judgment_counts)."""
+    parse_failures: int | None
+    """Pairs without a verdict over the whole run (None: the folder has no records)."""
+    not_judged: int | None
+    calibration: dict[str, Any] | None
+
+
+def load_run(path: str | Path) -> ReportedRun:
+    """A finished run folder, with the settings and counts its records state."""
+    run = read_run(path)
+    records = run.records
+    decoding = _setting(run, "decoding")
+    verdict_rule = _setting(run, "verdict_rule")
+    return ReportedRun(
+        run=run,
+        label=run_label(run.config, decoding, verdict_rule),
+        decoding=decoding,
+        verdict_rule=verdict_rule,
+        judgments=judgment_counts(records),
+        parse_failures=sum(r.status == "ok" and r.winner is None for r in records)
         if records
-        else None
+        else None,
+        not_judged=sum(r.status != "ok" for r in records) if records else None,
+        calibration=calibration(records),
     )
-    parts["calibration"] = calibration(records)
-    parts["label"] = run_label(parts)
-    return parts
 
 
-def _setting(records: Sequence[JudgeRecord], run: dict[str, Any], key: str) -> str | None:
-    """A judge setting as its records state it (values joined by "+" if they differ), else as
-    the run's judge arguments or judge config state it, else None (judges without it)."""
-    values = sorted({str(v) for r in records if (v := getattr(r, key)) is not None})
+def _setting(run: EvalRun, key: str) -> str | None:
+    """A judge setting as the run's records state it (values joined by "+" if they differ),
+    else as its judge arguments or judge config state it, else None (judges without it)."""
+    values = sorted({str(v) for r in run.records if (v := getattr(r, key)) is not None})
     if values:
         return "+".join(values)
-    for source in (run["config"].get("judge_args"), run["metadata"].get("judge_config")):
+    for source in (run.config.judge_args, run.metadata.judge_config):
         if isinstance(source, dict) and source.get(key) is not None:
             return str(source[key])
     return None
@@ -183,23 +193,23 @@ def calibration(
     }
 
 
-def run_label(run: dict[str, Any]) -> str:
-    """A judge's name in tables: judge, its model or preset, votes."""
-    cfg = run["config"]
-    args = cfg.get("judge_args") or {}
+def run_label(
+    config: EvalConfig, decoding: str | None = None, verdict_rule: str | None = None
+) -> str:
+    """A judge's name in tables: judge, its model or preset, votes, decoding and verdict rule."""
+    args = config.judge_args
     parts = [str(args.get("model") or args.get("preset") or "")]
     # models that replace the preset's are named too, so two runs of one preset stay apart
     for role in ("generator", "judge"):
         if args.get(role) and args.get(role) != args.get("model"):
             parts.append(f"{role} {_short(str(args[role]))}")
     detail = ", ".join(p for p in parts if p)
-    label = cfg["judge"] + (f" ({detail})" if detail else "")
-    if cfg.get("votes", 1) > 1:
-        label += f" voting@{cfg['votes']}"
+    label = config.judge + (f" ({detail})" if detail else "")
+    if config.votes > 1:
+        label += f" voting@{config.votes}"
     # constrained and free runs (or vote and prob verdicts) of one judge stay apart
-    settings = [run.get("decoding"), run.get("verdict_rule")]
-    if any(settings):
-        label += f" [{', '.join(s or '-' for s in settings)}]"
+    if decoding or verdict_rule:
+        label += f" [{decoding or '-'}, {verdict_rule or '-'}]"
     return label
 
 
@@ -209,35 +219,34 @@ def _short(path: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 2 else path
 
 
-def _cell(metric: dict[str, Any] | None) -> str:
+def _cell(metric: Metric | None) -> str:
     if metric is None:
         return "-"
-    value = metric.get("value")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"n/a (n={metric['n']})"
-    if metric.get("low") is None or (
-        isinstance(metric["low"], float) and math.isnan(metric["low"])
-    ):
-        return f"{100 * value:.1f} (n={metric['n']})"
-    size = f"n={metric['n']}"
-    if metric.get("clusters") is not None and metric["clusters"] != metric["n"]:
-        size += f", {metric['clusters']} prompts"
-    return f"{100 * value:.1f} [{100 * metric['low']:.1f}, {100 * metric['high']:.1f}] ({size})"
+    est = metric.estimate
+    if math.isnan(est.value):
+        return f"n/a (n={est.n})"
+    if math.isnan(est.low):
+        return f"{100 * est.value:.1f} (n={est.n})"
+    size = f"n={est.n}"
+    if est.clusters is not None and est.clusters != est.n:
+        size += f", {est.clusters} prompts"
+    return f"{100 * est.value:.1f} [{100 * est.low:.1f}, {100 * est.high:.1f}] ({size})"
 
 
-def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def paired_differences(runs: Sequence[ReportedRun]) -> list[dict[str, Any]]:
     """Paired bootstrap of overall pairwise accuracy between every two runs on the same pairs.
 
     Only for pairwise benchmarks (per-pair credit); multi-response benchmarks are left out.
     """
     credits = []
     clusters: dict[str, str] = {}
-    for run in runs:
-        bench = get_benchmark(run["scores"]["benchmark"])
-        if bench.multi or bench.orders:
+    for reported in runs:
+        run = reported.run
+        bench = get_benchmark(run.scores.benchmark)
+        if bench.multi_response or bench.orders:
             return []
-        records = read_records(Path(run["path"]) / "records.jsonl")
-        tie = TIE_POLICIES[run["scores"]["tie_policy"]]
+        records = run.records
+        tie = TIE_POLICIES[run.scores.tie_policy]
         credits.append({r.id: pair_credit(r, tie) for r in records})
         clusters.update(zip([r.id for r in records], record_clusters(records) or [], strict=False))
     out = []
@@ -252,12 +261,12 @@ def paired_differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 seed=0,
                 clusters=[clusters[k] for k in ids] if clusters else None,
             )
-            out.append({"a": runs[i]["label"], "b": runs[j]["label"], **res})
+            out.append({"a": runs[i].label, "b": runs[j].label, **res})
     return out
 
 
 def build_report(
-    runs: Sequence[dict[str, Any]],
+    runs: Sequence[ReportedRun],
     *,
     title: str = "rubric-arm evaluation",
     profile: str | None = None,
@@ -266,26 +275,26 @@ def build_report(
     extra: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """(Markdown, JSON-able dict holding every number in the Markdown)."""
-    by_bench: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_bench: dict[str, list[ReportedRun]] = defaultdict(list)
     for run in runs:
-        by_bench[run["scores"]["benchmark"]].append(run)
+        by_bench[run.run.scores.benchmark].append(run)
     lines = [f"# {title}", ""]
     if profile:
         lines += [f"Profile: **{profile}**.", ""]
     data: dict[str, Any] = {"title": title, "profile": profile, "benchmarks": {}}
     clustered = any(
-        m.get("clusters") is not None and m["clusters"] != m["n"]
+        m.estimate.clusters is not None and m.estimate.clusters != m.estimate.n
         for run in runs
-        for m in run["scores"]["metrics"]
+        for m in run.run.scores.metrics
     )
     for bench, bench_runs in by_bench.items():
         names: list[str] = []
         for run in bench_runs:
-            for m in run["scores"]["metrics"]:
-                if m["name"] not in names:
-                    names.append(m["name"])
+            for m in run.run.scores.metrics:
+                if m.name not in names:
+                    names.append(m.name)
         has_paper = any(paper_figure(bench, n) is not None for n in names)
-        header = ["metric", *[r["label"] for r in bench_runs]] + (
+        header = ["metric", *[r.label for r in bench_runs]] + (
             ["paper: Rubric-ARM"] if has_paper else []
         )
         lines += [f"## {bench}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -293,8 +302,7 @@ def build_report(
         for name in names:
             row = [name]
             for run in bench_runs:
-                metric = next((m for m in run["scores"]["metrics"] if m["name"] == name), None)
-                row.append(_cell(metric))
+                row.append(_cell(run.run.scores.metric(name)))
             if has_paper:
                 fig = paper_figure(bench, name)
                 row.append("-" if fig is None else f"{fig:.1f}")
@@ -308,38 +316,42 @@ def build_report(
             "|---|---|---|---|---:|---:|---:|---:|---|---|---:|",
         ]
         for run in bench_runs:
-            overall = next((m for m in run["scores"]["metrics"] if m["name"] == "overall"), None)
+            sc, meta = run.run.scores, run.run.metadata
+            overall = sc.metric("overall")
             # pair counts over the whole run (a metric's counts cover only its own pairs)
-            failed = run.get("pairs_failed") or overall or run["scores"]["metrics"][-1]
-            meta, sc = run["metadata"], run["scores"]
-            counts = run.get("judgments") or {"judgments": 0, "unparsed": 0}
+            fallback = overall or sc.metrics[-1]
+            parse_failures = (
+                fallback.parse_failures if run.parse_failures is None else run.parse_failures
+            )
+            not_judged = fallback.not_judged if run.not_judged is None else run.not_judged
+            counts = run.judgments
             unparsed = (
                 f"{counts['unparsed']} / {counts['judgments']}" if counts["judgments"] else "-"
             )
             lines.append(
-                f"| {run['label']} | {run.get('decoding') or '-'} | "
-                f"{run.get('verdict_rule') or '-'} | {_cell(overall)} | {meta['n_pairs']} | "
-                f"{failed['parse_failures']} | {unparsed} | {failed['not_judged']} | "
-                f"{sc['order']} | {sc['tie_credit']} ({sc['tie_policy']}) | "
-                f"{meta['wall_seconds']:.0f} s |"
+                f"| {run.label} | {run.decoding or '-'} | "
+                f"{run.verdict_rule or '-'} | {_cell(overall)} | {meta.n_pairs} | "
+                f"{parse_failures} | {unparsed} | {not_judged} | "
+                f"{sc.order} | {sc.tie_credit} ({sc.tie_policy}) | "
+                f"{meta.wall_seconds:.0f} s |"
             )
             bench_data["runs"].append(
                 {
-                    "label": run["label"],
-                    "path": run["path"],
-                    "config": run["config"],
-                    "decoding": run.get("decoding"),
-                    "verdict_rule": run.get("verdict_rule"),
+                    "label": run.label,
+                    "path": str(run.run.path),
+                    "config": run.run.config.to_dict(),
+                    "decoding": run.decoding,
+                    "verdict_rule": run.verdict_rule,
                     "judgments": counts,
-                    "pairs_failed": {k: failed[k] for k in ("parse_failures", "not_judged")},
-                    "n_pairs": meta["n_pairs"],
-                    "wall_seconds": meta["wall_seconds"],
-                    "tokens": meta.get("tokens"),
-                    "judge_config": meta.get("judge_config"),
-                    "metrics": sc["metrics"],
-                    "tie_policy": sc["tie_policy"],
-                    "protocol": sc.get("protocol"),
-                    "calibration": run.get("calibration"),
+                    "pairs_failed": {"parse_failures": parse_failures, "not_judged": not_judged},
+                    "n_pairs": meta.n_pairs,
+                    "wall_seconds": meta.wall_seconds,
+                    "tokens": meta.tokens,
+                    "judge_config": meta.judge_config,
+                    "metrics": [m.to_dict() for m in sc.metrics],
+                    "tie_policy": sc.tie_policy,
+                    "protocol": sc.protocol,
+                    "calibration": run.calibration,
                 }
             )
         lines += [
@@ -349,19 +361,19 @@ def build_report(
             "a verdict; unparsed judgments: single judgments (samples x orders) without a parsed "
             "verdict, of all judgments.",
         ]
-        protocols = {r["scores"].get("protocol") for r in bench_runs} - {None}
+        protocols = {r.run.scores.protocol for r in bench_runs} - {None}
         lines += [""]
         spec = get_benchmark(bench)
-        hub = BENCHMARKS.get(bench)
+        hub = spec.hub
         default_source = spec.data_note or (f"{hub.hub_id} (hub)" if hub else "given file")
-        default_split = spec.default_split or (hub.split if hub else "-")
+        default_split = spec.split or "-"
         sources = sorted(
             {
                 (
-                    r["config"].get("data") or default_source,
-                    f"split {r['config'].get('split') or default_split}",
-                    r["metadata"]["n_items"],
-                    r["config"].get("seed"),
+                    r.run.config.data or default_source,
+                    f"split {r.run.config.split or default_split}",
+                    r.run.metadata.n_items,
+                    r.run.config.seed,
                 )
                 for r in bench_runs
             },
@@ -378,9 +390,9 @@ def build_report(
                 f"{', '.join(sorted(protocols))}.",
                 "",
             ]
-        if spec.multi:
+        if spec.multi_response:
             lines += _rule_lines(bench_runs)
-        calibrated = [r for r in bench_runs if r.get("calibration")]
+        calibrated = [r for r in bench_runs if r.calibration]
         if calibrated:
             lines += calibration_lines(calibrated)
         diffs = paired_differences(bench_runs)
@@ -421,16 +433,16 @@ def build_report(
     return "\n".join(lines), data
 
 
-def _rule_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+def _rule_lines(runs: Sequence[ReportedRun]) -> list[str]:
     """Which rule scored which metrics of each run (metric notes, grouped by rule)."""
     lines = []
     for run in runs:
         by_rule: dict[str, list[str]] = defaultdict(list)
-        for m in run["scores"]["metrics"]:
-            if m.get("note"):
-                by_rule[m["note"]].append(m["name"])
+        for m in run.run.scores.metrics:
+            if m.note:
+                by_rule[m.note].append(m.name)
         for rule, names in by_rule.items():
-            lines.append(f"- {run['label']}: {', '.join(names)}: {rule}")
+            lines.append(f"- {run.label}: {', '.join(names)}: {rule}")
     return ["Scoring rules:", "", *lines, ""] if lines else []
 
 
@@ -444,7 +456,7 @@ def _estimate_text(est: dict[str, Any]) -> str:
     return f"{_prob(est['value'])} [{_prob(est['low'])}, {_prob(est['high'])}]"
 
 
-def calibration_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+def calibration_lines(runs: Sequence[ReportedRun]) -> list[str]:
     """The calibration section of one benchmark: per run its n, Brier, ECE and reliability table."""
     lines = [
         "### Calibration of P(chosen)",
@@ -458,9 +470,9 @@ def calibration_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
         "",
     ]
     for run in runs:
-        cal = run["calibration"]
+        cal = run.calibration or {}
         lines.append(
-            f"{run['label']}: n = {cal['n']} of {cal['n_records']} pairs; "
+            f"{run.label}: n = {cal['n']} of {cal['n_records']} pairs; "
             f"Brier {_estimate_text(cal['brier'])}; ECE {_estimate_text(cal['ece'])}."
         )
     lines += [
@@ -469,7 +481,7 @@ def calibration_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
         "|---|---|---:|---:|---|",
     ]
     for run in runs:
-        for b in run["calibration"]["bins"]:
+        for b in (run.calibration or {}).get("bins", []):
             close = "]" if b["high"] >= 1.0 else ")"
             accuracy = "-"
             if b["n"]:
@@ -479,7 +491,7 @@ def calibration_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
                 )
             edges = f"[{round(b['low'], 3)}, {round(b['high'], 3)}{close}"
             lines.append(
-                f"| {run['label']} | {edges} | {b['n']} | {_prob(b['confidence'])} | {accuracy} |"
+                f"| {run.label} | {edges} | {b['n']} | {_prob(b['confidence'])} | {accuracy} |"
             )
     return [*lines, ""]
 

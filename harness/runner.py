@@ -17,7 +17,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,98 @@ class EvalConfig:
         switches = {k: getattr(self, k) for k in SWITCHES if getattr(self, k) is not None}
         return {**self.judge_args, **switches}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "config.json") -> EvalConfig:
+        """A run folder's config.json (its `format` and data fingerprint are not settings)."""
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k not in ("format", "data_sha256")}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise RubricArmError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+        return cls(**kw)
+
+
+@dataclass
+class RunScores:
+    """scores.json: every metric of a finished run and the rules that scored it."""
+
+    benchmark: str
+    judge: str
+    tie_policy: str
+    tie_credit: float
+    order: str
+    seed: int
+    metrics: list[Metric]
+    decoding: str | None = None
+    verdict: str | None = None
+    protocol: str | None = None
+    """The pairwise protocol for multi-response items (None where it does not apply)."""
+
+    def metric(self, name: str) -> Metric | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "metrics": [m.to_dict() for m in self.metrics]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunScores:
+        return cls(**{**d, "metrics": [Metric.from_dict(m) for m in d["metrics"]]})
+
+
+@dataclass
+class RunMetadata:
+    """metadata.json: what ran (versions, commit, judge config), on what, and at what cost."""
+
+    benchmark: str
+    n_items: int
+    n_pairs: int
+    wall_seconds: float
+    description: str = ""
+    order_used: str = "random"
+    judge_config: dict[str, Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    python: str = ""
+    machine: str = ""
+    git_commit: str | None = None
+    tokens: dict[str, int] = field(default_factory=dict)
+    resumed_from_pairs: int = 0
+    rubric_arm_run: int = RUN_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunMetadata:
+        return cls(**d)
+
+
+@dataclass
+class EvalRun:
+    """A finished run folder read back: its config, metadata, scores and records."""
+
+    path: Path
+    config: EvalConfig
+    metadata: RunMetadata
+    scores: RunScores
+    records: list[JudgeRecord]
+
+
+def read_run(path: str | Path) -> EvalRun:
+    """Read a finished run folder; a missing or malformed file is an error naming it."""
+    path = Path(path)
+    parts: dict[str, Any] = {}
+    for name, cls in (("config", EvalConfig), ("metadata", RunMetadata), ("scores", RunScores)):
+        file = path / f"{name}.json"
+        if not file.is_file():
+            raise RubricArmError(f"{path} is not a finished run: {file.name} is missing")
+        try:
+            parts[name] = cls.from_dict(json.loads(file.read_text(encoding="utf-8")))
+        except (TypeError, KeyError, ValueError) as exc:
+            raise RubricArmError(f"{file}: not a {cls.__name__} ({exc})") from exc
+    records_file = path / "records.jsonl"
+    records = read_records(records_file) if records_file.is_file() else []
+    return EvalRun(path, parts["config"], parts["metadata"], parts["scores"], records)
+
 
 def git_commit() -> str | None:
     """HEAD of the checkout this package runs from, or None outside git."""
@@ -129,7 +221,7 @@ def data_fingerprint(bench: Any, data: str | None, split: str | None) -> str | N
     if bench.name == "mini" and not data:
         from rubric_arm.data.mini import MINI_DIR
 
-        return file_sha256(MINI_DIR / f"{split or bench.default_split}.jsonl")
+        return file_sha256(MINI_DIR / f"{split or bench.split}.jsonl")
     return None
 
 
@@ -206,7 +298,7 @@ def _run_locked(
         for name in ("config.json", "records.jsonl", "metadata.json", "scores.json"):
             (out / name).unlink(missing_ok=True)
     refuse_foreign(records_path, out / "config.json")
-    items = bench.load(config.data, split=config.split)
+    items = bench.load_items(config.data, config.split)
     if config.limit:
         items = items[: config.limit]
     pairs = expand(
@@ -230,8 +322,12 @@ def _run_locked(
     _check_config(out / "config.json", settings, has_records=resumable > 0)
 
     meta_path = out / "metadata.json"
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-    wall_before = float(meta.get("wall_seconds", 0.0))
+    before = (
+        RunMetadata.from_dict(json.loads(meta_path.read_text(encoding="utf-8")))
+        if meta_path.is_file()
+        else None
+    )
+    wall_before = before.wall_seconds if before else 0.0
     start = time.perf_counter()
     seen_rubrics: set[str] = set()
     if resumable:
@@ -269,35 +365,38 @@ def _run_locked(
     metrics = score(
         bench, records, tie_policy=config.tie_policy, protocol=config.protocol, seed=config.seed
     )
-    judge_config = judge.config() if judge is not None else meta.get("judge_config")
-    meta = {
-        "rubric_arm_run": RUN_FORMAT,
-        "benchmark": bench.name,
-        "description": bench.description,
-        "order_used": order,
-        "n_items": len(items),
-        "n_pairs": len(pairs),
-        "judge_config": judge_config,
-        "versions": package_versions(),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "git_commit": git_commit(),
-        "tokens": _token_totals(records),
-        "wall_seconds": round(wall, 3),
-        "resumed_from_pairs": resumed_from,
-    }
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    scores = {
-        "benchmark": bench.name,
-        "judge": config.judge,
-        "decoding": config.decoding,
-        "verdict": config.verdict,
-        "tie_policy": config.tie_policy,
-        "tie_credit": TIE_POLICIES[config.tie_policy],
-        "protocol": config.protocol if bench.multi == "rb2" else None,
-        "order": order,
-        "seed": config.seed,
-        "metrics": [m.to_dict() for m in metrics],
-    }
-    (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    judge_config = judge.config() if judge is not None else before and before.judge_config
+    metadata = RunMetadata(
+        benchmark=bench.name,
+        description=bench.description,
+        order_used=order,
+        n_items=len(items),
+        n_pairs=len(pairs),
+        judge_config=judge_config,
+        versions=package_versions(),
+        python=platform.python_version(),
+        machine=platform.machine(),
+        git_commit=git_commit(),
+        tokens=_token_totals(records),
+        wall_seconds=round(wall, 3),
+        resumed_from_pairs=resumed_from,
+    )
+    meta_path.write_text(
+        json.dumps(metadata.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    scores = RunScores(
+        benchmark=bench.name,
+        judge=config.judge,
+        decoding=config.decoding,
+        verdict=config.verdict,
+        tie_policy=config.tie_policy,
+        tie_credit=TIE_POLICIES[config.tie_policy],
+        protocol=config.protocol if bench.protocol else None,
+        order=order,
+        seed=config.seed,
+        metrics=metrics,
+    )
+    (out / "scores.json").write_text(
+        json.dumps(scores.to_dict(), indent=2) + "\n", encoding="utf-8"
+    )
     return metrics

@@ -57,6 +57,25 @@ class Estimate:
             if not (k == "clusters" and v is None)
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Estimate:
+        """Read back what `to_dict` wrote (None values as NaN); other keys are ignored."""
+
+        def number(key: str) -> float:
+            value = d.get(key)
+            return math.nan if value is None else float(value)
+
+        return cls(
+            number("value"),
+            number("low"),
+            number("high"),
+            int(d["n"]),
+            float(d.get("confidence", 0.95)),
+            int(d.get("resamples", 0)),
+            str(d.get("method", "percentile")),
+            d.get("clusters"),
+        )
+
     def fmt(self, scale: float = 100, digits: int = 1) -> str:
         """Render as e.g. ``71.3 [68.1, 74.4] (n=512)``, values multiplied by ``scale``."""
         if math.isnan(self.value):

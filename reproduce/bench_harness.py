@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rubric_arm.records import read_records
+from rubric_arm.harness.runner import read_run
 
 
 def run_harness_bench(
@@ -28,11 +28,11 @@ def run_harness_bench(
     with tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
         out = Path(tmp) / "run"
         run_eval(config, out, judge=judge, progress=False, log=lambda _: None)
-        meta = json.loads((out / "metadata.json").read_text(encoding="utf-8"))
-        records = read_records(out / "records.jsonl")
-    wall = float(meta["wall_seconds"])
+        run = read_run(out)
+    records = run.records
+    wall = run.metadata.wall_seconds
     model_seconds = sum(r.seconds or 0.0 for r in records)
-    tokens = meta["tokens"]
+    tokens = run.metadata.tokens
     generated = tokens["judge_completion"] + tokens["rubric_completion"]
     result = {
         "model": model,

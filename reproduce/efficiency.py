@@ -17,19 +17,19 @@ from rubric_arm.reproduce.steps import write_outputs
 
 
 def run_figures(run: FinishedRun) -> dict[str, Any]:
-    meta = run.metadata
-    tokens = meta.get("tokens", {})
-    records = run.records
+    meta = run.run.metadata
+    tokens = meta.tokens
+    records = run.run.records
     judgments = sum(len(r.judgments) for r in records)
     rubric_rows = [r.rubric for r in records if r.rubric]
-    prompts = meta.get("n_items", len(records))
+    prompts = meta.n_items
     generated = int(tokens.get("judge_completion", 0)) + int(tokens.get("rubric_completion", 0))
-    wall = float(meta.get("wall_seconds", 0.0))
+    wall = meta.wall_seconds
     model_seconds = sum(r.seconds or 0.0 for r in records)
     return {
         "judge": run.label,
         "prompts": prompts,
-        "pairs": meta.get("n_pairs", len(records)),
+        "pairs": meta.n_pairs,
         "judgments": judgments,
         "wall_seconds": wall,
         "seconds_per_100_prompts": 100 * wall / prompts if prompts else None,
@@ -43,7 +43,7 @@ def run_figures(run: FinishedRun) -> dict[str, Any]:
         "generated_tokens": generated,
         "tokens_per_second": generated / wall if wall else None,
         "model_call_seconds": round(model_seconds, 2),
-        "resumed": bool(meta.get("resumed_from_pairs")),
+        "resumed": bool(meta.resumed_from_pairs),
     }
 
 

@@ -3,7 +3,6 @@ the recipe, its `rubric-arm eval` steps, and reading the finished run folders ba
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from rubric_arm.errors import InputError
 from rubric_arm.harness.benchmarks import get_benchmark
-from rubric_arm.records import JudgeRecord, read_records
+from rubric_arm.harness.runner import EvalRun, read_run
 from rubric_arm.reproduce.steps import Step
 
 
@@ -89,35 +88,14 @@ def eval_steps(cfg: EvalSetConfig) -> list[Step]:
 
 @dataclass
 class FinishedRun:
-    """A finished eval run folder, read back."""
+    """A finished eval run folder of the set, read back, and the judge's label in the set."""
 
     label: str
-    path: Path
-    config: dict[str, Any]
-    metadata: dict[str, Any]
-    scores: dict[str, Any]
-    records: list[JudgeRecord]
-
-    def metric(self, name: str) -> dict[str, Any] | None:
-        return next((m for m in self.scores["metrics"] if m["name"] == name), None)
-
-
-def read_run(label: str, path: Path) -> FinishedRun:
-    def load(name: str) -> Any:
-        return json.loads((path / name).read_text(encoding="utf-8"))
-
-    return FinishedRun(
-        label,
-        path,
-        load("config.json"),
-        load("metadata.json"),
-        load("scores.json"),
-        read_records(path / "records.jsonl"),
-    )
+    run: EvalRun
 
 
 def read_runs(cfg: EvalSetConfig) -> list[FinishedRun]:
-    return [read_run(j["label"], run_dir(cfg, j)) for j in cfg.judges]
+    return [FinishedRun(j["label"], read_run(run_dir(cfg, j))) for j in cfg.judges]
 
 
 def hardware_line() -> str:

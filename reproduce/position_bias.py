@@ -24,14 +24,17 @@ NAMES = {
 def run_figures(run: FinishedRun) -> dict[str, Any]:
     out: dict[str, Any] = {"judge": run.label}
     for key, name in NAMES.items():
-        m = run.metric(name)
+        m = run.run.scores.metric(name)
         if m is None:
-            raise InputError(f"{run.path}: no {name!r} metric; was it run with --order both?")
-        out[key] = {k: 100 * m[k] for k in ("value", "low", "high")} | {"n": m["n"]}
-    overall = run.metric("overall")
-    out["parse_failures"] = overall["parse_failures"] if overall else None
-    out["judgments"] = sum(len(r.judgments) for r in run.records)
-    out["unparsed_judgments"] = sum(j.winner is None for r in run.records for j in r.judgments)
+            raise InputError(f"{run.run.path}: no {name!r} metric; was it run with --order both?")
+        est = m.estimate
+        out[key] = {"value": 100 * est.value, "low": 100 * est.low, "high": 100 * est.high}
+        out[key]["n"] = est.n
+    overall = run.run.scores.metric("overall")
+    records = run.run.records
+    out["parse_failures"] = overall.parse_failures if overall else None
+    out["judgments"] = sum(len(r.judgments) for r in records)
+    out["unparsed_judgments"] = sum(j.winner is None for r in records for j in r.judgments)
     return out
 
 

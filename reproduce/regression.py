@@ -320,8 +320,10 @@ def freeze_run(run_dir: Path, set_name: str) -> list[dict[str, Any]]:
     path = run_dir / "records.jsonl"
     if not path.is_file():
         raise InputError(f"{run_dir} is not an eval run folder (no records.jsonl)")
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    direct = config.get("judge") not in ("rubric-arm", "prompted-rubric")
+    from rubric_arm.harness.runner import EvalConfig
+
+    config = EvalConfig.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    direct = config.judge not in ("rubric-arm", "prompted-rubric")
     return frozen_rows_from_records(read_records(path), set_name, direct=direct)
 
 

@@ -22,7 +22,8 @@ from typing import Any
 from rubric_arm.errors import InputError
 from rubric_arm.harness.benchmarks import Metric, get_benchmark, score
 from rubric_arm.harness.paper import COLUMN_TITLES, COLUMNS, paper_row
-from rubric_arm.records import JudgeRecord, read_records
+from rubric_arm.harness.runner import read_run
+from rubric_arm.records import JudgeRecord
 from rubric_arm.reproduce.preflight import preflight
 from rubric_arm.reproduce.steps import Step, format_plan, load_timings, run_steps, write_outputs
 from rubric_arm.verdict import majority_vote
@@ -82,9 +83,17 @@ class Table2Config:
         if bad:
             raise InputError(f"unknown column(s) {bad}; the paper's columns: {', '.join(COLUMNS)}")
         for col, spec in self.columns.items():
-            if "benchmark" not in spec or "metric" not in spec:
-                raise InputError(f"columns.{col} needs benchmark and metric")
-            get_benchmark(spec["benchmark"])
+            if "benchmark" not in spec:
+                raise InputError(f"columns.{col} needs a benchmark")
+            bench = get_benchmark(spec["benchmark"])
+            if "metric" not in spec:
+                declared = {c: m for m, c in bench.paper_columns.items()}
+                if col not in declared:
+                    raise InputError(
+                        f"columns.{col}: benchmark {bench.name!r} declares no metric for this "
+                        "column; name one (metric: ...)"
+                    )
+                spec["metric"] = declared[col]
         if self.votes < 1:
             raise InputError("votes must be >= 1")
         return self
@@ -329,16 +338,14 @@ def collect(cfg: Table2Config, root: Path, entries: list[Entry]) -> list[dict[st
                 if not _eval_done(out):
                     missing.append(col)
                     continue
-                records = read_records(out / "records.jsonl")
-                if mode == "single":
-                    records = single_vote(records)
-                run_cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+                run = read_run(out)
+                records = single_vote(run.records) if mode == "single" else run.records
                 metrics = score(
                     get_benchmark(spec["benchmark"]),
                     records,
-                    tie_policy=run_cfg.get("tie_policy", "half"),
-                    protocol=run_cfg.get("protocol", "all_pairs"),
-                    seed=run_cfg.get("seed", 0),
+                    tie_policy=run.config.tie_policy,
+                    protocol=run.config.protocol,
+                    seed=run.config.seed,
                 )
                 by_name = {m.name: m for m in metrics}
                 if spec["metric"] not in by_name:  # e.g. a --limit run without that subset

@@ -528,9 +528,8 @@ def _build_pairs(args: argparse.Namespace) -> int:
     """Sample responses from a policy for verifiable prompts and keep verifier-labelled pairs."""
     import json
 
-    from rubric_arm.data import if_sources  # noqa: F401 - fills SOURCES with the prompt sources
-    from rubric_arm.data.benchmarks import SOURCES
     from rubric_arm.data.pair_builder import balance_labels, build_verified_pairs, sample_candidates
+    from rubric_arm.data.sources import SOURCES
     from rubric_arm.data.verifiers import QuestionVerifier, RuleVerifier
     from rubric_arm.engines import load_engine
     from rubric_arm.errors import InputError

@@ -10,17 +10,14 @@ from typing import Any
 
 import pytest
 
-from rubric_arm.data.benchmarks import (
-    BENCHMARKS,
-    PPE_IFEVAL_K,
-    load_helpsteer3,
-    load_judgebench,
-    load_ppe_ifeval,
-    load_rewardbench,
-    load_rewardbench2,
-    load_rm_bench,
-)
 from rubric_arm.errors import InputError, RubricArmError
+from rubric_arm.harness.benchmarks import BUILTIN, EVAL_BENCHMARKS
+from rubric_arm.harness.benchmarks.helpsteer3 import load_helpsteer3
+from rubric_arm.harness.benchmarks.judgebench import load_judgebench
+from rubric_arm.harness.benchmarks.ppe_ifeval import PPE_IFEVAL_K, load_ppe_ifeval
+from rubric_arm.harness.benchmarks.rewardbench import load_rewardbench
+from rubric_arm.harness.benchmarks.rewardbench2 import load_rewardbench2
+from rubric_arm.harness.benchmarks.rm_bench import load_rm_bench
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -254,7 +251,8 @@ def test_ppe_ifeval_bad_pairs_and_missing(tmp_path: Path) -> None:
 
 
 def test_registry() -> None:
-    assert set(BENCHMARKS) == {
+    hubs = {b.name: b.hub for b in BUILTIN if b.hub is not None}
+    assert set(hubs) == {
         "rewardbench",
         "rewardbench2",
         "rm-bench",
@@ -263,14 +261,33 @@ def test_registry() -> None:
         "ppe-ifeval",
         "writing-preference",
     }
-    loader, hub_id, config, split = BENCHMARKS["helpsteer3"]
-    assert (loader, hub_id, config, split) == (
-        load_helpsteer3,
-        "nvidia/HelpSteer3",
-        "preference",
-        "validation",
-    )
-    assert BENCHMARKS["rewardbench"].split == "filtered"
+    helpsteer = EVAL_BENCHMARKS["helpsteer3"]
+    assert helpsteer.load is load_helpsteer3
+    assert tuple(helpsteer.hub) == ("nvidia/HelpSteer3", "preference", "validation")
+    assert EVAL_BENCHMARKS["rewardbench"].split == "filtered"
+    assert EVAL_BENCHMARKS["mini"].split == "heldout" and EVAL_BENCHMARKS["pairs"].split is None
+
+
+def test_each_builtin_benchmark_is_one_module_of_the_package() -> None:
+    """One file per benchmark: its loader, expansion and scorer are defined in its own module."""
+    import sys
+
+    for bench in BUILTIN:
+        module = sys.modules[bench.load.__module__]
+        assert module.BENCHMARK is bench, bench.name
+        for part in (bench.scorer, bench.expand):
+            assert part is None or part.__module__ == module.__name__, (bench.name, part)
+
+
+def test_paper_columns_are_the_papers_and_fill_the_report() -> None:
+    from rubric_arm.harness.benchmarks import paper_sources
+    from rubric_arm.harness.paper import COLUMNS, TABLE1, paper_figure
+
+    sources = paper_sources()
+    assert set(sources) <= set(COLUMNS)
+    assert sources["ChatH"] == ("rewardbench", "section: Chat Hard")
+    assert paper_figure("rewardbench2", "Focus") == TABLE1["Rubric-ARM"][COLUMNS.index("Focus")]
+    assert paper_figure("rewardbench2", "Ties") is None and paper_figure("nope", "overall") is None
 
 
 def test_hub_without_datasets_gives_pip_hint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rubric_arm.data.benchmarks import MultiResponseItem
+from rubric_arm.data.rows import MultiResponseItem
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import expand, get_benchmark, score
 from rubric_arm.harness.judges import (
@@ -204,6 +204,32 @@ def test_runner_resumes_to_identical_scores(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "cut" / "scores.json").read_text()) == full_scores
     meta = json.loads((tmp_path / "cut" / "metadata.json").read_text())
     assert meta["resumed_from_pairs"] == 6 and meta["n_pairs"] == 10
+
+
+def test_a_run_folder_reads_back_as_typed_records(tmp_path: Path) -> None:
+    from rubric_arm.harness.runner import read_run
+
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    config = EvalConfig(judge="random", benchmark="pairs", data=str(data), chunk_size=3, seed=5)
+    metrics = run_eval(config, tmp_path / "r", progress=False)
+    run = read_run(tmp_path / "r")
+    assert run.config == config.resolved()
+    assert run.scores.metrics == metrics and run.scores.metric("overall") == metrics[-1]
+    assert (run.scores.benchmark, run.scores.tie_credit, run.scores.protocol) == (
+        "pairs",
+        0.5,
+        None,
+    )
+    assert run.metadata.n_pairs == len(run.records) == 10 and run.metadata.wall_seconds >= 0
+    assert json.loads((tmp_path / "r" / "scores.json").read_text()) == run.scores.to_dict()
+    scores = json.loads((tmp_path / "r" / "scores.json").read_text())
+    del scores["order"]
+    (tmp_path / "r" / "scores.json").write_text(json.dumps(scores))
+    with pytest.raises(RubricArmError, match=r"scores.json: not a RunScores .*order"):
+        read_run(tmp_path / "r")
+    (tmp_path / "r" / "metadata.json").unlink()
+    with pytest.raises(RubricArmError, match="metadata.json is missing"):
+        read_run(tmp_path / "r")
 
 
 def test_rerunning_a_finished_eval_judges_nothing(tmp_path: Path) -> None:
@@ -580,7 +606,7 @@ def test_rb2_end_to_end_with_random_judge(tmp_path: Path) -> None:
         <= metrics["overall"].estimate.high
     )
     # A pairwise judge skips Ties (no per-response scores), so there is no overall.
-    from rubric_arm.data.benchmarks import load_rewardbench2
+    from rubric_arm.harness.benchmarks.rewardbench2 import load_rewardbench2
 
     items = load_rewardbench2(data)
     assert not any(p.subset == "Ties" for p in expand(get_benchmark("rewardbench2"), items))

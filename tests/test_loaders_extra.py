@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from rubric_arm.data.benchmarks import SOURCES, load_openrubric, load_writing_preference
 from rubric_arm.data.if_sources import (
     FOLLOWBENCH_QUESTION,
     load_followbench,
@@ -18,7 +17,9 @@ from rubric_arm.data.if_sources import (
     load_infobench,
     load_mtbench,
 )
+from rubric_arm.data.sources import SOURCES, load_openrubric
 from rubric_arm.errors import InputError
+from rubric_arm.harness.benchmarks.writing_preference import load_writing_preference
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -80,7 +81,7 @@ def test_openrubric(tmp_path: Path) -> None:
     del row["rubric"], row["source"]
     with pytest.raises(InputError, match=r"'rubric', 'source'.*OpenRubrics/OpenRubric-v2"):
         load_openrubric(write_jsonl(tmp_path / "m.jsonl", [row]))
-    assert SOURCES["openrubric-v2"].hub_id == "OpenRubrics/OpenRubric-v2"
+    assert SOURCES["openrubric-v2"].hub.hub_id == "OpenRubrics/OpenRubric-v2"
 
 
 def test_parquet_file(tmp_path: Path) -> None:

@@ -244,10 +244,10 @@ def test_verifier_scores_the_four_ifeval_numbers() -> None:
         ),
     ]
     res = score_items(items, ["the grass is green", "the sky is grey"])
-    m = res["metrics"]["all"]
+    m = res.metrics["all"]
     assert m["prompt_strict"]["value"] == 0.5 and m["prompt_strict"]["n"] == 2
     assert m["instruction_loose"]["value"] == 0.5
-    assert [r["strict"] for r in res["rows"]] == [[True], [False]]
+    assert [r.strict for r in res.rows] == [[True], [False]]
 
 
 def test_iterdpo_on_rubric_arm_labels_trains_saves_and_resumes(tmp_path: Path) -> None:

@@ -9,13 +9,8 @@ from typing import Any
 
 import pytest
 
-from rubric_arm.data.benchmarks import load_rewardbench2
-from rubric_arm.harness.benchmarks import (
-    expand,
-    get_benchmark,
-    score,
-    win_probability_scores,
-)
+from rubric_arm.harness.benchmarks import expand, get_benchmark, score
+from rubric_arm.harness.benchmarks.rewardbench2 import load_rewardbench2, win_probability_scores
 from rubric_arm.records import JudgeRecord
 from rubric_arm.types import PreferencePair
 

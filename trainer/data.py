@@ -91,7 +91,7 @@ def _cap(pairs: list[PreferencePair], n: int | None, seed: int) -> list[Preferen
 def _openrubric_data(cfg: TrainConfig) -> TrainData:
     """OpenRubric-v2 (hub or local file): its `rubric` column for the generator's warm-up and the
     judge-trajectory column named by `data.judge_column` for the judge's."""
-    from rubric_arm.data.benchmarks import load_openrubric
+    from rubric_arm.data.sources import load_openrubric
 
     d = cfg.data
     pairs = [p for p in load_openrubric(d.path) if p.label is not None]

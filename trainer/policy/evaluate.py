@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,39 @@ from rubric_arm.types import SamplingParams
 METRICS = ("prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose")
 
 
+@dataclass
+class PromptCheck:
+    """One held-out prompt's greedy response and what the official verifier said of it."""
+
+    key: str
+    registry: str
+    status: str
+    """"ok", or why the checker could not run here (such prompts are left out of every metric)."""
+    strict: list[bool]
+    loose: list[bool]
+    response: str
+    subset: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PromptCheck:
+        return cls(**d)
+
+
+@dataclass
+class PolicyScores:
+    """The verifier checks of every prompt and IFEval's four accuracies from them."""
+
+    metrics: dict[str, Any]
+    rows: list[PromptCheck]
+
+
 def score_items(
     items: Sequence[VerifiableItem], responses: Sequence[str], seed: int = 0
-) -> dict[str, Any]:
+) -> PolicyScores:
     """IFEval's four accuracies with 95% bootstrap CIs. Prompts whose checker cannot run here
     are counted as `unavailable` and left out of every metric, never scored as a fail."""
     verifier = RuleVerifier()
@@ -27,33 +58,33 @@ def score_items(
     for item, response in zip(items, responses, strict=True):
         v = verifier.verify(item, [response])[0]
         rows.append(
-            {
-                "key": item.key,
-                "registry": item.registry,
-                "subset": item.metadata.get("subset"),
-                "status": v.status,
-                "strict": v.strict,
-                "loose": v.loose,
-                "error": v.error,
-                "response": response,
-            }
+            PromptCheck(
+                key=item.key,
+                registry=item.registry,
+                subset=item.metadata.get("subset"),
+                status=v.status,
+                strict=list(v.strict),
+                loose=list(v.loose),
+                error=v.error,
+                response=response,
+            )
         )
-    return {"metrics": summarise(rows, seed), "rows": rows}
+    return PolicyScores(summarise(rows, seed), rows)
 
 
-def summarise(rows: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
-    """The four accuracies (overall and per registry) from per-prompt verifier rows."""
-    ok = [r for r in rows if r["status"] == "ok"]
+def summarise(rows: Sequence[PromptCheck], seed: int = 0) -> dict[str, Any]:
+    """The four accuracies (overall and per registry) from per-prompt verifier checks."""
+    ok = [r for r in rows if r.status == "ok"]
     out: dict[str, Any] = {"n_prompts": len(ok), "unavailable": len(rows) - len(ok)}
     groups = {"all": ok}
-    for reg in sorted({r["registry"] for r in ok}):
-        groups[reg] = [r for r in ok if r["registry"] == reg]
+    for reg in sorted({r.registry for r in ok}):
+        groups[reg] = [r for r in ok if r.registry == reg]
     for name, part in groups.items():
         per_prompt = {
-            "prompt_strict": [float(all(r["strict"])) for r in part],
-            "prompt_loose": [float(all(r["loose"])) for r in part],
-            "instruction_strict": [float(x) for r in part for x in r["strict"]],
-            "instruction_loose": [float(x) for r in part for x in r["loose"]],
+            "prompt_strict": [float(all(r.strict)) for r in part],
+            "prompt_loose": [float(all(r.loose)) for r in part],
+            "instruction_strict": [float(x) for r in part for x in r.strict],
+            "instruction_loose": [float(x) for r in part for x in r.loose],
         }
         block = {}
         for metric, scores in per_prompt.items():
@@ -86,20 +117,20 @@ def evaluate_policy(
     result = score_items(items, [o[0].text for o in outs], seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "responses.jsonl").open("w") as f:
-        for row in result["rows"]:
-            f.write(json.dumps(row) + "\n")
-    summary = {"model": str(model), "model_fingerprint": engine.fingerprint, **result["metrics"]}
+        for row in result.rows:
+            f.write(json.dumps(row.to_dict()) + "\n")
+    summary = {"model": str(model), "model_fingerprint": engine.fingerprint, **result.metrics}
     metrics_file.write_text(json.dumps(summary, indent=2))
     return summary
 
 
 def paired_prompt_differences(
-    base_rows: Sequence[dict[str, Any]], other_rows: Sequence[dict[str, Any]], seed: int = 0
+    base_rows: Sequence[PromptCheck], other_rows: Sequence[PromptCheck], seed: int = 0
 ) -> dict[str, Any]:
     """Other minus base on the prompts both could score: prompt-level strict and loose, and each
     prompt's instruction-level strict share, with paired bootstrap CIs and p-values."""
-    base = {r["key"]: r for r in base_rows if r["status"] == "ok"}
-    other = {r["key"]: r for r in other_rows if r["status"] == "ok"}
+    base = {r.key: r for r in base_rows if r.status == "ok"}
+    other = {r.key: r for r in other_rows if r.status == "ok"}
     keys = sorted(set(base) & set(other))
     out: dict[str, Any] = {"n": len(keys)}
 
@@ -107,9 +138,9 @@ def paired_prompt_differences(
         return sum(xs) / len(xs) if xs else 0.0
 
     for name, fn in (
-        ("prompt_strict", lambda r: float(all(r["strict"]))),
-        ("prompt_loose", lambda r: float(all(r["loose"]))),
-        ("instruction_strict", lambda r: share(r["strict"])),
+        ("prompt_strict", lambda r: float(all(r.strict))),
+        ("prompt_loose", lambda r: float(all(r.loose))),
+        ("instruction_strict", lambda r: share(r.strict)),
     ):
         out[name] = paired_bootstrap(
             [fn(other[k]) for k in keys], [fn(base[k]) for k in keys], seed=seed
@@ -117,8 +148,10 @@ def paired_prompt_differences(
     return out
 
 
-def read_rows(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (folder / "responses.jsonl").read_text().splitlines() if x]
+def read_checks(folder: Path) -> list[PromptCheck]:
+    """The per-prompt checks an evaluation folder's responses.jsonl holds."""
+    lines = (folder / "responses.jsonl").read_text().splitlines()
+    return [PromptCheck.from_dict(json.loads(x)) for x in lines if x]
 
 
 def winrate_eval(model: Path, cfg: Any, out_dir: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from rubric_arm.trainer.policy.evaluate import (
     METRICS,
     evaluate_policy,
     paired_prompt_differences,
-    read_rows,
+    read_checks,
     winrate_eval,
 )
 from rubric_arm.trainer.policy.runs import PolicyRun
@@ -69,10 +69,10 @@ def run_study(
         name: winrate_eval(path, cfg.eval, run.run_dir / "eval" / name)
         for name, path in models.items()
     }
-    base_rows = read_rows(run.run_dir / "eval" / "base")
+    base_rows = read_checks(run.run_dir / "eval" / "base")
     diffs = {
         name: paired_prompt_differences(
-            base_rows, read_rows(run.run_dir / "eval" / name), seed=cfg.eval.seed
+            base_rows, read_checks(run.run_dir / "eval" / name), seed=cfg.eval.seed
         )
         for name in models
         if name != "base"
