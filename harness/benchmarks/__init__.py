@@ -12,21 +12,12 @@ the `rubric_arm.benchmarks` group naming it (README: "Adding a benchmark").
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
 from rubric_arm.errors import InputError
-from rubric_arm.harness.benchmarks import (
-    helpsteer3,
-    judgebench,
-    mini,
-    pairs,
-    ppe_ifeval,
-    rewardbench,
-    rewardbench2,
-    rm_bench,
-    writing_preference,
-)
 from rubric_arm.harness.benchmarks.base import (
     TIE_POLICIES,
     EvalBenchmark,
@@ -40,20 +31,20 @@ from rubric_arm.harness.benchmarks.base import (
 from rubric_arm.records import JudgeRecord
 from rubric_arm.types import PreferencePair
 
-BUILTIN: tuple[EvalBenchmark, ...] = tuple(
-    module.BENCHMARK
-    for module in (
-        mini,
-        rewardbench,
-        rewardbench2,
-        rm_bench,
-        helpsteer3,
-        ppe_ifeval,
-        judgebench,
-        writing_preference,
-        pairs,
-    )
-)
+
+def _builtin() -> tuple[EvalBenchmark, ...]:
+    """The `BENCHMARK` of every module of this package, in module-name order: a new module is
+    a new benchmark, with nothing to edit elsewhere."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        bench = getattr(module, "BENCHMARK", None)
+        if isinstance(bench, EvalBenchmark):
+            found.append(bench)
+    return tuple(found)
+
+
+BUILTIN: tuple[EvalBenchmark, ...] = _builtin()
 EVAL_BENCHMARKS: dict[str, EvalBenchmark] = {b.name: b for b in BUILTIN}
 """Every registered benchmark by name: the built-in ones, then plugins as they are loaded."""
 
