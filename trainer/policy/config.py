@@ -50,7 +50,7 @@ class PolicySamplingConfig:
 
 
 @dataclass
-class DPOConfig:
+class PolicyDPOConfig:
     """Offline DPO; IterDPO is `iterations > 1` (sample -> label -> DPO, from the last model)."""
 
     iterations: int = 1
@@ -113,7 +113,7 @@ class PolicyConfig:
     data: PolicyDataConfig = field(default_factory=PolicyDataConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     sampling: PolicySamplingConfig = field(default_factory=PolicySamplingConfig)
-    dpo: DPOConfig = field(default_factory=DPOConfig)
+    dpo: PolicyDPOConfig = field(default_factory=PolicyDPOConfig)
     grpo: PolicyGRPOConfig = field(default_factory=PolicyGRPOConfig)
     eval: PolicyEvalConfig = field(default_factory=PolicyEvalConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
