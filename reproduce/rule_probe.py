@@ -69,6 +69,70 @@ def rule_rows(pairs: Sequence[PreferencePair]) -> list[RuleRow]:
     return rows
 
 
+def candidate_rule_rows(cache_dir: Path | None = None) -> list[RuleRow]:
+    """Rule rows from every cached candidate of the mini build's train-split prompts.
+
+    The mini build samples several responses per prompt and keeps at most a few verifier-split
+    pairs; the rest (and prompts whose candidates all agree) never reach train.jsonl. Each
+    distinct candidate, verified here by the official checker, gives one row per instruction,
+    several times the rows of the pairs alone. Only prompts of train-split source questions
+    are read, so no held-out prompt leaks; a candidate missing from the cache is an error.
+    """
+    from rubric_arm.data.if_sources import (
+        load_ifbench_prompts,
+        load_ifbench_sample_outputs,
+        load_mtbench_questions,
+    )
+    from rubric_arm.data.mini import MINI_DIR, MiniConfig, _sampling, is_heldout
+    from rubric_arm.data.pair_builder import ResponseCache
+    from rubric_arm.data.verifiers import RuleVerifier
+    from rubric_arm.models import home
+    from rubric_arm.trainer.warmup_mini import instruction_requirement
+
+    manifest = json.loads((MINI_DIR / "manifest.json").read_text(encoding="utf-8"))
+    config = MiniConfig(**manifest["config"])
+    fingerprint = manifest["model_fingerprint"]
+    cache_file = Path(cache_dir or home() / "mini-build") / f"responses-{config.seed}.jsonl"
+    if not cache_file.is_file():
+        raise FileNotFoundError(
+            f"{cache_file}: no mini build cache (run rubric-arm data build-mini)"
+        )
+    cache = ResponseCache(cache_file)
+    samples = load_ifbench_sample_outputs()
+    ifbench = [
+        (it, f"ifbench:{it.key}", config.ifbench_samples, config.ifbench_max_new_tokens)
+        for it in load_ifbench_prompts()
+    ]
+    from rubric_arm.data.mini import verifiable_if_items
+
+    vif = [
+        (it, str(it.metadata["group"]), config.vif_samples, config.vif_max_new_tokens)
+        for it in verifiable_if_items(config, load_mtbench_questions())
+    ]
+    verifier = RuleVerifier()
+    rows: list[RuleRow] = []
+    for item, group, n, max_new in ifbench + vif:
+        if is_heldout(group, config):
+            continue
+        chat = [{"role": "user", "content": item.prompt}]
+        key = ResponseCache.key(fingerprint, chat, _sampling(config, n, max_new))
+        if key not in cache.entries:
+            raise KeyError(f"{cache_file}: no cached candidates for prompt {item.key}")
+        texts = list(dict.fromkeys([samples.get(item.prompt, ""), *cache.entries[key]]))
+        texts = [t for t in texts if t.strip()]
+        for c, (text, check) in enumerate(zip(texts, verifier.verify(item, texts), strict=True)):
+            if check.status != "ok":
+                continue
+            outcomes = check.loose or check.strict
+            for k, iid in enumerate(item.instruction_id_list):
+                requirement = instruction_requirement(iid, item.kwargs[k], item.registry)
+                family = iid.split(":")[0]
+                rows.append(
+                    RuleRow(f"{item.key}#{c}", k, family, requirement, text, "A", outcomes[k])
+                )
+    return rows
+
+
 def render(tokenizer: Any, row: RuleRow) -> str:
     chat = [
         {
@@ -192,6 +256,12 @@ def render_report(report: dict[str, Any]) -> str:
     """The probe as Markdown: before and after, overall and per instruction family."""
     before, after = report["before"], report["after"]
     args = report["args"]
+    source = (
+        "every cached candidate of the train-split prompts, responses that also occur in a "
+        "held-out pair left out"
+        if args.get("candidates") == "True"
+        else "both responses of each train pair"
+    )
     lines = [
         "# Can SmolLM2-135M learn the per-rule compliance check?",
         "",
@@ -200,7 +270,8 @@ def render_report(report: dict[str, Any]) -> str:
         "isolates that step: one short row per (verifiable instruction, response) of the mini",
         "suite (the requirement sentence of the warm-up rubrics, then the response), answered by",
         "P(Meets) against P(Fails) at the answer token. SFT (TRL, loss on the answer only) on the",
-        f"train split's {report['train_rows']} rows: {args['epochs']} epochs, lr {args['lr']}, "
+        f"train split's {report['train_rows']} rows ({source}): {args['epochs']} epochs, "
+        f"lr {args['lr']}, "
         f"the top {args['trainable_layers']} layers, bf16 autocast on 2 CPU cores, "
         f"{report['train_seconds'] / 60:.0f} min.",
         "",
@@ -244,6 +315,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--trainable-layers", type=int, default=10)
     parser.add_argument("--balance", action="store_true", help="undersample the majority answer")
+    parser.add_argument(
+        "--candidates",
+        action="store_true",
+        help="train on every cached candidate of the train-split prompts (candidate_rule_rows), "
+        "not only the responses of train.jsonl's pairs",
+    )
     parser.add_argument("--report", type=Path, default=Path("reports/rule-probe.md"))
     parser.add_argument("--render", action="store_true", help="only write the report")
     args = parser.parse_args(argv)
@@ -260,8 +337,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     path = prepare_model(args.model)
     tokenizer = load_tokenizer(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
-    train_rows = rule_rows(load_mini("train"))
     heldout = rule_rows(load_mini("heldout"))
+    if args.candidates:
+        held_texts = {r.response for r in heldout}
+        train_rows = [r for r in candidate_rule_rows() if r.response not in held_texts]
+    else:
+        train_rows = rule_rows(load_mini("train"))
     if args.balance:
         pos = [r for r in train_rows if r.meets]
         neg = [r for r in train_rows if not r.meets]
