@@ -24,7 +24,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,115 +32,11 @@ import torch
 
 from rubric_arm.data.mini import load_mini
 from rubric_arm.harness.report import wilson_interval
-from rubric_arm.trainer.warmup_mini import rule_outcomes
-from rubric_arm.types import PreferencePair
-
-QUESTION = (
-    "Requirement: {requirement}\n\nResponse:\n{response}\n\n"
-    "Does the response meet the requirement? Answer Meets or Fails."
-)
-ANSWERS = ("Meets", "Fails")
-
-
-@dataclass(frozen=True)
-class RuleRow:
-    """One compliance question: a response of pair `pair_id` against its instruction `rule`."""
-
-    pair_id: str
-    rule: int
-    family: str
-    requirement: str
-    response: str
-    side: str
-    meets: bool
-
-
-def rule_rows(pairs: Sequence[PreferencePair]) -> list[RuleRow]:
-    """Both responses of every verifier-labelled pair against each instruction with a recorded
-    outcome (the warm-up trajectories' own reading of the verifier: loose, else strict)."""
-    rows = []
-    for p in pairs:
-        ids = [str(i) for i in p.metadata.get("instruction_id_list") or []]
-        for k, (requirement, a, b) in enumerate(rule_outcomes(p)):
-            for side, text, outcome in (("A", p.response_a, a), ("B", p.response_b, b)):
-                if outcome is not None:
-                    family = ids[k].split(":")[0]
-                    rows.append(RuleRow(p.id, k, family, requirement, text, side, outcome))
-    return rows
-
-
-def candidate_rule_rows(cache_dir: Path | None = None) -> list[RuleRow]:
-    """Rule rows from every cached candidate of the mini build's train-split prompts.
-
-    The mini build samples several responses per prompt and keeps at most a few verifier-split
-    pairs; the rest (and prompts whose candidates all agree) never reach train.jsonl. Each
-    distinct candidate, verified here by the official checker, gives one row per instruction,
-    several times the rows of the pairs alone. Only prompts of train-split source questions
-    are read, so no held-out prompt leaks; a candidate missing from the cache is an error.
-    """
-    from rubric_arm.data.if_sources import (
-        load_ifbench_prompts,
-        load_ifbench_sample_outputs,
-        load_mtbench_questions,
-    )
-    from rubric_arm.data.mini import MINI_DIR, MiniConfig, _sampling, is_heldout
-    from rubric_arm.data.pair_builder import ResponseCache
-    from rubric_arm.data.verifiers import RuleVerifier
-    from rubric_arm.models import home
-    from rubric_arm.trainer.warmup_mini import instruction_requirement
-
-    manifest = json.loads((MINI_DIR / "manifest.json").read_text(encoding="utf-8"))
-    config = MiniConfig(**manifest["config"])
-    fingerprint = manifest["model_fingerprint"]
-    cache_file = Path(cache_dir or home() / "mini-build") / f"responses-{config.seed}.jsonl"
-    if not cache_file.is_file():
-        raise FileNotFoundError(
-            f"{cache_file}: no mini build cache (run rubric-arm data build-mini)"
-        )
-    cache = ResponseCache(cache_file)
-    samples = load_ifbench_sample_outputs()
-    ifbench = [
-        (it, f"ifbench:{it.key}", config.ifbench_samples, config.ifbench_max_new_tokens)
-        for it in load_ifbench_prompts()
-    ]
-    from rubric_arm.data.mini import verifiable_if_items
-
-    vif = [
-        (it, str(it.metadata["group"]), config.vif_samples, config.vif_max_new_tokens)
-        for it in verifiable_if_items(config, load_mtbench_questions())
-    ]
-    verifier = RuleVerifier()
-    rows: list[RuleRow] = []
-    for item, group, n, max_new in ifbench + vif:
-        if is_heldout(group, config):
-            continue
-        chat = [{"role": "user", "content": item.prompt}]
-        key = ResponseCache.key(fingerprint, chat, _sampling(config, n, max_new))
-        if key not in cache.entries:
-            raise KeyError(f"{cache_file}: no cached candidates for prompt {item.key}")
-        texts = list(dict.fromkeys([samples.get(item.prompt, ""), *cache.entries[key]]))
-        texts = [t for t in texts if t.strip()]
-        for c, (text, check) in enumerate(zip(texts, verifier.verify(item, texts), strict=True)):
-            if check.status != "ok":
-                continue
-            outcomes = check.loose or check.strict
-            for k, iid in enumerate(item.instruction_id_list):
-                requirement = instruction_requirement(iid, item.kwargs[k], item.registry)
-                family = iid.split(":")[0]
-                rows.append(
-                    RuleRow(f"{item.key}#{c}", k, family, requirement, text, "A", outcomes[k])
-                )
-    return rows
+from rubric_arm.trainer.rule_rows import ANSWERS, RuleRow, candidate_rule_rows, rule_chat, rule_rows
 
 
 def render(tokenizer: Any, row: RuleRow) -> str:
-    chat = [
-        {
-            "role": "user",
-            "content": QUESTION.format(requirement=row.requirement, response=row.response),
-        }
-    ]
-    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    return tokenizer.apply_chat_template(rule_chat(row), tokenize=False, add_generation_prompt=True)
 
 
 @torch.inference_mode()
@@ -339,8 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
     heldout = rule_rows(load_mini("heldout"))
     if args.candidates:
-        held_texts = {r.response for r in heldout}
-        train_rows = [r for r in candidate_rule_rows() if r.response not in held_texts]
+        train_rows = candidate_rule_rows(exclude={r.response for r in heldout})
     else:
         train_rows = rule_rows(load_mini("train"))
     if args.balance:

@@ -369,3 +369,45 @@ def test_verdict_rows_hold_the_letter_alone_after_the_rest_of_the_trajectory() -
     assert ds[0]["completion"] == only[0]["judgment"]
     cfg = load_config(mini, parse_overrides(["--sft.generator.enabled", "false"]))
     assert [n for n, _ in phase_names(cfg)][:2] == ["sft-judge", "cycle1-judge"]
+
+
+def test_rule_rows_add_one_check_per_instruction_and_response_with_the_verifiers_answer() -> None:
+    from rubric_arm.templates import load_template
+    from rubric_arm.trainer.config import load_config, parse_overrides
+    from rubric_arm.trainer.data import load_train_data
+    from rubric_arm.trainer.phases import sft_dataset
+    from rubric_arm.trainer.rule_rows import QUESTION
+    from rubric_arm.trainer.warmup_mini import rule_outcomes
+
+    mini = Path(__file__).resolve().parent.parent / "configs" / "mini.yaml"
+    base = ["--data.sft_size", "12"]
+    plain = load_train_data(load_config(mini, parse_overrides(base)))
+    data = load_train_data(
+        load_config(mini, parse_overrides([*base, "--data.sft_rule_rows", "pairs"]))
+    )
+    assert data.sft_judgments[: len(plain.sft_judgments)] == plain.sft_judgments
+    rules = data.sft_judgments[len(plain.sft_judgments) :]
+    pairs = [p for p in load_mini("train") if p.id in {r["id"] for r in plain.sft_judgments}]
+    expected = {
+        (req, text): ("Meets" if ok else "Fails")
+        for p in pairs
+        for req, a, b in rule_outcomes(p)
+        for text, ok in ((p.response_a, a), (p.response_b, b))
+        if ok is not None
+    }
+    asked = {}
+    for r in rules:
+        (turn,) = r["chat"]
+        req, text = re.fullmatch(
+            re.escape(QUESTION)
+            .replace(r"\{requirement\}", "(.*)")
+            .replace(r"\{response\}", "(.*)"),
+            turn["content"],
+            flags=re.DOTALL,
+        ).groups()
+        asked[(req, text)] = r["judgment"]
+    # one row per (requirement, response), although the pairs are warmed up in both orders
+    assert asked == expected and len(rules) == len(expected) > 12
+    ds = sft_dataset(rules[:1], load_template("judge"), "judge", lambda chat: chat[0]["content"])
+    assert ds[0]["prompt"] == rules[0]["chat"][0]["content"]
+    assert ds[0]["completion"] in ("Meets", "Fails")

@@ -42,6 +42,13 @@ class DataConfig:
     # "add": these rows as well as the trajectories; "only": instead of them (for a judge that
     # already had its warm-up, given as judge.model).
     sft_verdict_rows: Literal["none", "add", "only"] = "none"
+    # mini only: short compliance-check rows added to the judge's warm-up, one per (verifiable
+    # instruction, response): "Requirement ... Response ... Meets or Fails?" answered by the
+    # official verifier (trainer/rule_rows.py). The per-rule claim is the step the judge audit
+    # found untrained; these rows give it the whole loss of a row. "pairs": both responses of
+    # each warm-up pair; "candidates": every cached candidate of the train-split prompts (the
+    # mini build's cache, ~4x the rows; responses of held-out pairs left out).
+    sft_rule_rows: Literal["none", "pairs", "candidates"] = "none"
     keywords: int = 8  # synthetic task only
     words: int = 2  # synthetic task only
     judge_column: str | None = None  # OpenRubric-v2's judge-trajectory column (name undocumented)
@@ -242,7 +249,7 @@ class TrainConfig:
         for role in ("generator", "judge"):
             check_phase_numbers(getattr(self.sft, role), f"sft.{role}")
             check_phase_numbers(getattr(self.grpo, role), f"grpo.{role}")
-        for name in ("sft_both_orders", "sft_verdict_rows"):
+        for name in ("sft_both_orders", "sft_verdict_rows", "sft_rule_rows"):
             if getattr(self.data, name) not in (False, "none") and self.data.source != "mini":
                 raise InputError(f"data.{name} is for data.source mini, not {self.data.source!r}")
         for role in ("generator", "judge"):

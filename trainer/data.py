@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rubric_arm.errors import InputError
 from rubric_arm.trainer.config import TrainConfig
@@ -17,7 +18,7 @@ class TrainData:
     train: list[PreferencePair]
     heldout: list[PreferencePair]
     sft_rubrics: list[dict[str, str]]  # {"id", "prompt", "rubric"}
-    sft_judgments: list[dict[str, str]]  # + "response_a", "response_b", "judgment"
+    sft_judgments: list[dict[str, Any]]  # + "response_a", "response_b", "judgment"; or "chat"
 
 
 def cycle_slices(pairs: list[PreferencePair], cycles: int, seed: int) -> list[list[PreferencePair]]:
@@ -60,6 +61,8 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
         if d.sft_verdict_rows != "none":
             verdicts = [verdict_row(r) for r in judgments]
             judgments = verdicts if d.sft_verdict_rows == "only" else judgments + verdicts
+        if d.sft_rule_rows != "none":
+            judgments = judgments + _rule_check_rows(d.sft_rule_rows, sft_pairs, d.path, cfg.seed)
         return TrainData(train, heldout, rubrics, judgments)
     return _openrubric_data(cfg)
 
@@ -78,6 +81,39 @@ def verdict_row(row: dict[str, str]) -> dict[str, str]:
         "prefix": judgment[:cut],
         "judgment": judgment[cut:],
     }
+
+
+def _rule_check_rows(
+    kind: str, sft_pairs: list[PreferencePair], path: str | None, seed: int
+) -> list[dict[str, Any]]:
+    """Judge warm-up rows of the short compliance check (data.sft_rule_rows), shuffled into a
+    seeded order; each row holds its own one-turn chat and the verifier's answer."""
+    from rubric_arm.data.mini import load_mini
+    from rubric_arm.trainer.rule_rows import (
+        candidate_rule_rows,
+        rule_answer,
+        rule_chat,
+        rule_rows,
+    )
+
+    if kind == "pairs":
+        # one row per (requirement, response): a pair warmed up in both orders gives each twice
+        unique = {(r.requirement, r.response): r for r in rule_rows(sft_pairs)}
+        rows = list(unique.values())
+    else:
+        heldout = load_mini("heldout", path=Path(path) if path else None)
+        rows = candidate_rule_rows(
+            exclude={t for p in heldout for t in (p.response_a, p.response_b)}
+        )
+    random.Random(f"rule-rows-{seed}").shuffle(rows)
+    return [
+        {
+            "id": f"rule/{r.pair_id}/{r.rule}/{r.side}",
+            "chat": rule_chat(r),
+            "judgment": rule_answer(r),
+        }
+        for r in rows
+    ]
 
 
 def _cap(pairs: list[PreferencePair], n: int | None, seed: int) -> list[PreferencePair]:

@@ -73,6 +73,9 @@ def sft_dataset(
         if role == "generator":
             chat = template.render(prompt=r["prompt"])
             target = r["rubric"]
+        elif "chat" in r:  # a row with its own chat (data.sft_rule_rows)
+            chat = r["chat"]
+            target = r["judgment"]
         else:
             chat = template.render(
                 prompt=r["prompt"],

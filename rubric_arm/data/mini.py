@@ -151,7 +151,7 @@ def is_heldout(group: str, config: MiniConfig) -> bool:
     return stable_hash(config.seed, "split", group) % 10_000 < config.heldout_fraction * 10_000
 
 
-def _sampling(config: MiniConfig, n: int, max_new_tokens: int) -> SamplingParams:
+def sampling_params(config: MiniConfig, n: int, max_new_tokens: int) -> SamplingParams:
     return SamplingParams(
         temperature=config.temperature,
         top_p=config.top_p,
@@ -167,7 +167,7 @@ def build_ifbench(config: MiniConfig, engine: Any, cache: ResponseCache) -> Buil
     if config.limit:
         items = items[: config.limit]
     items = [replace(it, metadata={"group": f"ifbench:{it.key}"}) for it in items]
-    sampling = _sampling(config, config.ifbench_samples, config.ifbench_max_new_tokens)
+    sampling = sampling_params(config, config.ifbench_samples, config.ifbench_max_new_tokens)
     cands = sample_candidates(
         engine, items, sampling=sampling, cache=cache, desc="ifbench responses"
     )
@@ -183,7 +183,7 @@ def build_verifiable_if(
     config: MiniConfig, engine: Any, cache: ResponseCache, questions: list[dict[str, Any]]
 ) -> BuiltPairs:
     items = verifiable_if_items(config, questions)
-    sampling = _sampling(config, config.vif_samples, config.vif_max_new_tokens)
+    sampling = sampling_params(config, config.vif_samples, config.vif_max_new_tokens)
     cands = sample_candidates(
         engine, items, sampling=sampling, cache=cache, desc="verifiable-if responses"
     )
