@@ -217,6 +217,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="train on every cached candidate of the train-split prompts (candidate_rule_rows), "
         "not only the responses of train.jsonl's pairs",
     )
+    parser.add_argument(
+        "--score-only",
+        action="store_true",
+        help="score --model (a name or a trained model folder, e.g. a run's sft-judge) on the "
+        "held-out rows without training; prints the summary and writes <out>/score.json",
+    )
     parser.add_argument("--report", type=Path, default=Path("reports/rule-probe.md"))
     parser.add_argument("--render", action="store_true", help="only write the report")
     args = parser.parse_args(argv)
@@ -234,6 +240,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     tokenizer = load_tokenizer(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
     heldout = rule_rows(load_mini("heldout"))
+    if args.score_only:
+        summary = summarise(heldout, p_meets(model, tokenizer, heldout))
+        print(json.dumps(summary), flush=True)
+        (args.out / "score.json").write_text(json.dumps({"model": str(path), **summary}, indent=2))
+        return
     if args.candidates:
         train_rows = candidate_rule_rows(exclude={r.response for r in heldout})
     else:
