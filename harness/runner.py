@@ -179,6 +179,14 @@ class EvalRun:
     records: list[JudgeRecord]
 
 
+def _read_summary(file: Path, cls: Any) -> Any:
+    """One of a run folder's JSON files as its typed record; a malformed one names the file."""
+    try:
+        return cls.from_dict(json.loads(file.read_text(encoding="utf-8")))
+    except (TypeError, KeyError, ValueError) as exc:
+        raise RubricArmError(f"{file}: not a {cls.__name__} ({exc})") from exc
+
+
 def read_run(path: str | Path) -> EvalRun:
     """Read a finished run folder; a missing or malformed file is an error naming it."""
     path = Path(path)
@@ -187,10 +195,7 @@ def read_run(path: str | Path) -> EvalRun:
         file = path / f"{name}.json"
         if not file.is_file():
             raise RubricArmError(f"{path} is not a finished run: {file.name} is missing")
-        try:
-            parts[name] = cls.from_dict(json.loads(file.read_text(encoding="utf-8")))
-        except (TypeError, KeyError, ValueError) as exc:
-            raise RubricArmError(f"{file}: not a {cls.__name__} ({exc})") from exc
+        parts[name] = _read_summary(file, cls)
     records_file = path / "records.jsonl"
     records = read_records(records_file) if records_file.is_file() else []
     return EvalRun(path, parts["config"], parts["metadata"], parts["scores"], records)
@@ -322,11 +327,7 @@ def _run_locked(
     _check_config(out / "config.json", settings, has_records=resumable > 0)
 
     meta_path = out / "metadata.json"
-    before = (
-        RunMetadata.from_dict(json.loads(meta_path.read_text(encoding="utf-8")))
-        if meta_path.is_file()
-        else None
-    )
+    before = _read_summary(meta_path, RunMetadata) if meta_path.is_file() else None
     wall_before = before.wall_seconds if before else 0.0
     start = time.perf_counter()
     seen_rubrics: set[str] = set()

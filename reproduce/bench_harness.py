@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rubric_arm.harness.runner import read_run
+from rubric_arm.harness.runner import EvalConfig, read_run, run_eval
 
 
 def run_harness_bench(
@@ -18,7 +18,6 @@ def run_harness_bench(
     """One `rubric-arm eval` of the mini preset on `limit` held-out pairs, the judge built
     beforehand (model loading is not harness time), every rubric generated (no cache)."""
     from rubric_arm.harness.judges import make_judge
-    from rubric_arm.harness.runner import EvalConfig, run_eval
 
     args = {"preset": "mini", "generator": model, "judge": model, "cache": False}
     load_start = time.perf_counter()

@@ -245,10 +245,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps(summary), flush=True)
         (args.out / "score.json").write_text(json.dumps({"model": str(path), **summary}, indent=2))
         return
-    if args.candidates:
-        train_rows = candidate_rule_rows(exclude={r.response for r in heldout})
-    else:
-        train_rows = rule_rows(load_mini("train"))
+    train_rows = candidate_rule_rows() if args.candidates else rule_rows(load_mini("train"))
     if args.balance:
         pos = [r for r in train_rows if r.meets]
         neg = [r for r in train_rows if not r.meets]

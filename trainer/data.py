@@ -88,7 +88,6 @@ def _rule_check_rows(
 ) -> list[dict[str, Any]]:
     """Judge warm-up rows of the short compliance check (data.sft_rule_rows), shuffled into a
     seeded order; each row holds its own one-turn chat and the verifier's answer."""
-    from rubric_arm.data.mini import load_mini
     from rubric_arm.trainer.rule_rows import (
         candidate_rule_rows,
         rule_answer,
@@ -101,10 +100,7 @@ def _rule_check_rows(
         unique = {(r.requirement, r.response): r for r in rule_rows(sft_pairs)}
         rows = list(unique.values())
     else:
-        heldout = load_mini("heldout", path=Path(path) if path else None)
-        rows = candidate_rule_rows(
-            exclude={t for p in heldout for t in (p.response_a, p.response_b)}
-        )
+        rows = candidate_rule_rows(mini_dir=Path(path) if path else None)
     random.Random(f"rule-rows-{seed}").shuffle(rows)
     return [
         {

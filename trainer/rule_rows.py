@@ -11,7 +11,7 @@ warm-up (from the train pairs, or from every cached candidate of the train-split
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +53,7 @@ def rule_rows(pairs: Sequence[PreferencePair]) -> list[RuleRow]:
 
 
 def candidate_rule_rows(
-    cache_dir: Path | None = None, *, exclude: Collection[str] = ()
+    cache_dir: Path | None = None, mini_dir: Path | None = None
 ) -> list[RuleRow]:
     """Rule rows from every cached candidate of the mini build's train-split prompts.
 
@@ -61,27 +61,27 @@ def candidate_rule_rows(
     pairs; the rest (and prompts whose candidates all agree) never reach train.jsonl. Each
     distinct candidate, verified here by the official checker, gives one row per instruction,
     several times the rows of the pairs alone. Only prompts of train-split source questions
-    are read, so no held-out prompt leaks, and a response in `exclude` (e.g. the held-out
-    pairs' responses) is left out; a prompt missing from the cache is an error.
+    are read and any response that is also in a held-out pair is left out, so nothing held out
+    leaks; a prompt missing from the cache is an error.
     """
-    from rubric_arm.data.if_sources import (
-        load_ifbench_prompts,
-        load_ifbench_sample_outputs,
-        load_mtbench_questions,
-    )
+    from rubric_arm.data.if_sources import load_ifbench_sample_outputs, load_mtbench_questions
     from rubric_arm.data.mini import (
         MINI_DIR,
         MiniConfig,
+        ifbench_items,
+        ifbench_sampling,
         is_heldout,
-        sampling_params,
+        load_mini,
         verifiable_if_items,
+        vif_sampling,
     )
     from rubric_arm.data.pair_builder import ResponseCache
     from rubric_arm.data.verifiers import RuleVerifier
     from rubric_arm.models import home
     from rubric_arm.trainer.warmup_mini import instruction_requirement
 
-    manifest = json.loads((MINI_DIR / "manifest.json").read_text(encoding="utf-8"))
+    suite = Path(mini_dir or MINI_DIR)
+    manifest = json.loads((suite / "manifest.json").read_text(encoding="utf-8"))
     config = MiniConfig(**manifest["config"])
     fingerprint = manifest["model_fingerprint"]
     cache_file = Path(cache_dir or home() / "mini-build") / f"responses-{config.seed}.jsonl"
@@ -90,36 +90,34 @@ def candidate_rule_rows(
             f"{cache_file}: no mini build cache (run rubric-arm data build-mini)"
         )
     cache = ResponseCache(cache_file)
+    held_out = {t for p in load_mini("heldout", path=suite) for t in (p.response_a, p.response_b)}
     samples = load_ifbench_sample_outputs()
-    ifbench = [
-        (it, f"ifbench:{it.key}", config.ifbench_samples, config.ifbench_max_new_tokens)
-        for it in load_ifbench_prompts()
-    ]
-    vif = [
-        (it, str(it.metadata["group"]), config.vif_samples, config.vif_max_new_tokens)
-        for it in verifiable_if_items(config, load_mtbench_questions())
+    sources = [
+        (ifbench_items(config), ifbench_sampling(config)),
+        (verifiable_if_items(config, load_mtbench_questions()), vif_sampling(config)),
     ]
     verifier = RuleVerifier()
     rows: list[RuleRow] = []
-    for item, group, n, max_new in ifbench + vif:
-        if is_heldout(group, config):
-            continue
-        chat = [{"role": "user", "content": item.prompt}]
-        key = ResponseCache.key(fingerprint, chat, sampling_params(config, n, max_new))
-        if key not in cache.entries:
-            raise KeyError(f"{cache_file}: no cached candidates for prompt {item.key}")
-        texts = list(dict.fromkeys([samples.get(item.prompt, ""), *cache.entries[key]]))
-        texts = [t for t in texts if t.strip() and t not in exclude]
-        for c, (text, check) in enumerate(zip(texts, verifier.verify(item, texts), strict=True)):
-            if check.status != "ok":
+    for items, sampling in sources:
+        for item in items:
+            if is_heldout(str(item.metadata["group"]), config):
                 continue
-            outcomes = check.loose or check.strict
-            for k, iid in enumerate(item.instruction_id_list):
-                requirement = instruction_requirement(iid, item.kwargs[k], item.registry)
-                family = iid.split(":")[0]
-                rows.append(
-                    RuleRow(f"{item.key}#{c}", k, family, requirement, text, "A", outcomes[k])
-                )
+            chat = [{"role": "user", "content": item.prompt}]
+            key = ResponseCache.key(fingerprint, chat, sampling)
+            if key not in cache.entries:
+                raise KeyError(f"{cache_file}: no cached candidates for prompt {item.key}")
+            texts = list(dict.fromkeys([samples.get(item.prompt, ""), *cache.entries[key]]))
+            texts = [t for t in texts if t.strip() and t not in held_out]
+            checks = verifier.verify(item, texts)
+            for c, (text, check) in enumerate(zip(texts, checks, strict=True)):
+                if check.status != "ok":
+                    continue
+                outcomes = check.loose or check.strict
+                for k, iid in enumerate(item.instruction_id_list):
+                    requirement = instruction_requirement(iid, item.kwargs[k], item.registry)
+                    family = iid.split(":")[0]
+                    row = RuleRow(f"{item.key}#{c}", k, family, requirement, text, "A", outcomes[k])
+                    rows.append(row)
     return rows
 
 

@@ -161,15 +161,27 @@ def sampling_params(config: MiniConfig, n: int, max_new_tokens: int) -> Sampling
     )
 
 
-def build_ifbench(config: MiniConfig, engine: Any, cache: ResponseCache) -> BuiltPairs:
+def ifbench_items(config: MiniConfig) -> list[VerifiableItem]:
+    """The IFBench test prompts the suite samples answers for, each with its split group."""
     items = load_ifbench_prompts()
-    samples = load_ifbench_sample_outputs()
     if config.limit:
         items = items[: config.limit]
-    items = [replace(it, metadata={"group": f"ifbench:{it.key}"}) for it in items]
-    sampling = sampling_params(config, config.ifbench_samples, config.ifbench_max_new_tokens)
+    return [replace(it, metadata={"group": f"ifbench:{it.key}"}) for it in items]
+
+
+def ifbench_sampling(config: MiniConfig) -> SamplingParams:
+    return sampling_params(config, config.ifbench_samples, config.ifbench_max_new_tokens)
+
+
+def vif_sampling(config: MiniConfig) -> SamplingParams:
+    return sampling_params(config, config.vif_samples, config.vif_max_new_tokens)
+
+
+def build_ifbench(config: MiniConfig, engine: Any, cache: ResponseCache) -> BuiltPairs:
+    items = ifbench_items(config)
+    samples = load_ifbench_sample_outputs()
     cands = sample_candidates(
-        engine, items, sampling=sampling, cache=cache, desc="ifbench responses"
+        engine, items, sampling=ifbench_sampling(config), cache=cache, desc="ifbench responses"
     )
     for it in items:
         if it.prompt in samples:
@@ -183,9 +195,8 @@ def build_verifiable_if(
     config: MiniConfig, engine: Any, cache: ResponseCache, questions: list[dict[str, Any]]
 ) -> BuiltPairs:
     items = verifiable_if_items(config, questions)
-    sampling = sampling_params(config, config.vif_samples, config.vif_max_new_tokens)
     cands = sample_candidates(
-        engine, items, sampling=sampling, cache=cache, desc="verifiable-if responses"
+        engine, items, sampling=vif_sampling(config), cache=cache, desc="verifiable-if responses"
     )
     return build_verified_pairs(
         items, cands, RuleVerifier(), subset="verifiable-if", max_pairs=config.pairs_per_prompt
