@@ -65,6 +65,58 @@ def p_meets(model: Any, tokenizer: Any, rows: Sequence[RuleRow], batch: int = 8)
     return out
 
 
+@torch.inference_mode()
+def layer_features(
+    model: Any, tokenizer: Any, rows: Sequence[RuleRow], batch: int = 8
+) -> list[list[list[float]]]:
+    """The hidden state at the answer position after every layer: [layer][row][dim]."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    texts = [render(tokenizer, r) for r in rows]
+    lengths = [len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]
+    by_length = sorted(range(len(rows)), key=lambda i: lengths[i])
+    layers: list[list[list[float]]] = []
+    model.eval()
+    for start in range(0, len(rows), batch):
+        idx = by_length[start : start + batch]
+        enc = tokenizer(
+            [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        states = model.model(**enc, output_hidden_states=True).hidden_states
+        if not layers:
+            layers = [[[] for _ in rows] for _ in states]
+        for k, h in enumerate(states):
+            for i, v in zip(idx, h[:, -1, :].float().tolist(), strict=True):
+                layers[k][i] = v
+    return layers
+
+
+def linear_probe(
+    train_rows: Sequence[RuleRow],
+    train_feats: list[list[list[float]]],
+    heldout: Sequence[RuleRow],
+    heldout_feats: list[list[list[float]]],
+) -> list[dict[str, Any]]:
+    """A logistic regression per layer on frozen hidden states (C by 5-fold CV on the train
+    rows): is the verifier's outcome linearly readable from the model at all?"""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y = [r.meets for r in train_rows]
+    out = []
+    for k, (xtr, xte) in enumerate(zip(train_feats, heldout_feats, strict=True)):
+        clf = make_pipeline(
+            StandardScaler(), LogisticRegressionCV(Cs=[1e-3, 1e-2, 1e-1, 1.0], cv=5, max_iter=2000)
+        )
+        clf.fit(xtr, y)
+        scores = clf.predict_proba(xte)[:, list(clf.classes_).index(True)].tolist()
+        out.append({"layer": k, **summarise(heldout, scores)})
+        print(f"layer {k}: pairwise {out[-1]['pairwise']:.3f} auc {out[-1]['auc']:.3f}", flush=True)
+    return out
+
+
 def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     pos = [s for s, y in zip(scores, labels, strict=True) if y]
     neg = [s for s, y in zip(scores, labels, strict=True) if not y]
@@ -218,10 +270,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         "not only the responses of train.jsonl's pairs",
     )
     parser.add_argument(
+        "--edits",
+        type=int,
+        default=0,
+        help="add minimal-edit rows (trainer/rule_edits.py): at most this many per IFEval "
+        "instruction, as many meeting it as failing it",
+    )
+    parser.add_argument(
         "--score-only",
         action="store_true",
         help="score --model (a name or a trained model folder, e.g. a run's sft-judge) on the "
         "held-out rows without training; prints the summary and writes <out>/score.json",
+    )
+    parser.add_argument(
+        "--linear",
+        action="store_true",
+        help="no training: fit a logistic regression per layer on the frozen hidden states at the "
+        "answer position (train rows) and score the held-out rows; writes <out>/linear.json",
     )
     parser.add_argument("--report", type=Path, default=Path("reports/rule-probe.md"))
     parser.add_argument("--render", action="store_true", help="only write the report")
@@ -246,6 +311,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         (args.out / "score.json").write_text(json.dumps({"model": str(path), **summary}, indent=2))
         return
     train_rows = candidate_rule_rows() if args.candidates else rule_rows(load_mini("train"))
+    if args.edits:
+        from rubric_arm.trainer.rule_edits import edit_rule_rows
+
+        train_rows += edit_rule_rows(load_mini("train"), per_instruction=args.edits)
+    if args.linear:
+        layers = linear_probe(
+            train_rows,
+            layer_features(model, tokenizer, train_rows),
+            heldout,
+            layer_features(model, tokenizer, heldout),
+        )
+        (args.out / "linear.json").write_text(json.dumps({"model": str(path), "layers": layers}))
+        return
     if args.balance:
         pos = [r for r in train_rows if r.meets]
         neg = [r for r in train_rows if not r.meets]

@@ -48,7 +48,9 @@ class DataConfig:
     # found untrained; these rows give it the whole loss of a row. "pairs": both responses of
     # each warm-up pair; "candidates": every cached candidate of the train-split prompts (the
     # mini build's cache, ~4x the rows; responses of held-out pairs left out).
-    sft_rule_rows: Literal["none", "pairs", "candidates"] = "none"
+    # "edits": the "pairs" rows plus minimal edits of the train responses toward meeting or failing
+    # one of the 19 IFEval instructions, labelled by its checker (trainer/rule_edits.py; no cache).
+    sft_rule_rows: Literal["none", "pairs", "candidates", "edits"] = "none"
     keywords: int = 8  # synthetic task only
     words: int = 2  # synthetic task only
     judge_column: str | None = None  # OpenRubric-v2's judge-trajectory column (name undocumented)

@@ -95,10 +95,14 @@ def _rule_check_rows(
         rule_rows,
     )
 
-    if kind == "pairs":
+    if kind in ("pairs", "edits"):
         # one row per (requirement, response): a pair warmed up in both orders gives each twice
         unique = {(r.requirement, r.response): r for r in rule_rows(sft_pairs)}
         rows = list(unique.values())
+        if kind == "edits":
+            from rubric_arm.trainer.rule_edits import edit_rule_rows
+
+            rows += edit_rule_rows(sft_pairs, seed=seed)
     else:
         rows = candidate_rule_rows(mini_dir=Path(path) if path else None)
     random.Random(f"rule-rows-{seed}").shuffle(rows)

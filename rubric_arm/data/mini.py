@@ -109,30 +109,35 @@ def source_versions() -> dict[str, str]:
 # ---- the three subsets ---------------------------------------------------------------------
 
 
+def draw_ifeval_constraint(instruction_id: str, *seed_parts: Any) -> tuple[str, dict[str, Any]]:
+    """An IFEval instruction's description and parameters, drawn reproducibly from `seed_parts`
+    (IFEval checkers draw from the global `random`, which is seeded here and restored)."""
+    checker = rule_registry("ifeval")[instruction_id](instruction_id)
+    state = random.getstate()
+    random.seed(stable_hash(*seed_parts))
+    try:
+        description = checker.build_description()
+    finally:
+        random.setstate(state)
+    kwargs = {k: v for k, v in (checker.get_instruction_args() or {}).items() if v is not None}
+    return description.strip(), kwargs
+
+
 def verifiable_if_items(
     config: MiniConfig, questions: Sequence[dict[str, Any]]
 ) -> list[VerifiableItem]:
     """MT-Bench first turns, each with `vif_constraints` distinct IFEval constraints (seeded)."""
-    registry = rule_registry("ifeval")
     items = []
     for q in questions:
         rng = random.Random(stable_hash(config.seed, "vif", q["question_id"]))
         for c, instruction_id in enumerate(rng.sample(VERIFIABLE_IF_POOL, config.vif_constraints)):
-            checker = registry[instruction_id](instruction_id)
-            # IFEval checkers draw their parameters from the global `random`: seed it per item.
-            state = random.getstate()
-            random.seed(stable_hash(config.seed, "vif-args", q["question_id"], c))
-            try:
-                description = checker.build_description()
-            finally:
-                random.setstate(state)
-            kwargs = {
-                k: v for k, v in (checker.get_instruction_args() or {}).items() if v is not None
-            }
+            description, kwargs = draw_ifeval_constraint(
+                instruction_id, config.seed, "vif-args", q["question_id"], c
+            )
             items.append(
                 VerifiableItem(
                     key=f"{q['question_id']}-{c}",
-                    prompt=f"{q['turns'][0].strip()} {description.strip()}",
+                    prompt=f"{q['turns'][0].strip()} {description}",
                     instruction_id_list=(instruction_id,),
                     kwargs=(kwargs,),
                     registry="ifeval",

@@ -1,0 +1,67 @@
+"""Minimal-edit rule rows: labels from the official checker, balanced, nothing held out read."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from rubric_arm.data.mini import VERIFIABLE_IF_POOL, draw_ifeval_constraint, load_mini
+from rubric_arm.data.verifiers import RuleVerifier, VerifiableItem
+from rubric_arm.trainer.rule_edits import EDITS, edit_rule_rows
+from rubric_arm.trainer.warmup_mini import instruction_requirement
+
+TEXT = (
+    "Paris is the capital of France, and it is known for art. The Louvre holds the Mona Lisa. "
+    "Many visitors come in spring. The food is good, and the wine is better."
+)
+
+
+@pytest.fixture(scope="module")
+def train():
+    return load_mini("train")
+
+
+def test_every_pool_instruction_has_edits_on_both_sides_of_the_checker() -> None:
+    # some parameter draws cannot fail loosely (one *** paragraph: the loose reading drops "*"),
+    # so each instruction must flip under at least one of a few draws
+    verifier = RuleVerifier()
+    for iid in VERIFIABLE_IF_POOL:
+        flipped = False
+        for seed in range(4):
+            _, kwargs = draw_ifeval_constraint(iid, seed, "test", iid)
+            variants = [TEXT, *EDITS[iid](TEXT, kwargs)]
+            item = VerifiableItem("t", "", (iid,), (kwargs,), "ifeval")
+            flipped |= {v.loose[0] for v in verifier.verify(item, variants)} == {True, False}
+        assert flipped, iid
+
+
+def test_rows_are_balanced_per_instruction_and_labelled_by_the_checker(train) -> None:
+    rows = edit_rule_rows(train[:40], per_instruction=10, seed=3)
+    counts = Counter((r.pair_id.split(":", 2)[2], r.meets) for r in rows)
+    ids = {iid for iid, _ in counts}
+    assert len(ids) >= 10
+    for iid in ids:
+        assert counts[(iid, True)] == counts[(iid, False)] <= 5
+    verifier = RuleVerifier()
+    for r in rows[:25]:
+        iid = r.pair_id.split(":", 2)[2]
+        j = int(r.pair_id.split(":")[1])
+        _, kwargs = draw_ifeval_constraint(iid, 3, "edit-args", j, iid)
+        assert r.requirement == instruction_requirement(iid, kwargs, "ifeval")
+        (check,) = verifier.verify(
+            VerifiableItem("t", "", (iid,), (kwargs,), "ifeval"), [r.response]
+        )
+        assert check.loose[0] == r.meets
+
+
+def test_rows_are_deterministic_and_come_from_the_given_pairs_only(train) -> None:
+    a = edit_rule_rows(train[:20], per_instruction=6, seed=1)
+    assert a == edit_rule_rows(train[:20], per_instruction=6, seed=1)
+    held_out = {t for p in load_mini("heldout") for t in (p.response_a, p.response_b)}
+    assert not any(r.response in held_out for r in a)
+    # the unedited rows (side v0) are the given responses themselves
+    sources = {t for p in train[:20] for t in (p.response_a, p.response_b)}
+    unedited = [r for r in a if r.side == "v0"]
+    assert unedited and all(r.response in sources for r in unedited)
+    assert len(unedited) < len(a)
