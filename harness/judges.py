@@ -156,6 +156,7 @@ class RubricARMJudge(Judge):
             "decoding": arm.decoding,
             "verdict": arm.verdict,
             "max_rubric_items": arm.max_rubric_items if constrained_rubrics else None,
+            "aggregation": arm.aggregation,
         }
 
     def judge_pairs(
@@ -581,7 +582,7 @@ _ARM_OPTIONS = frozenset(
     {
         "preset", "votes", "cache", "max_context", "judge_max_tokens", "temperature", "top_p",
         "generator", "judge", "engine", "generator_template", "judge_template", "decoding",
-        "verdict", "max_rubric_items",
+        "verdict", "max_rubric_items", "aggregation",
     }
 )  # fmt: skip
 JUDGE_OPTIONS: dict[str, frozenset[str]] = {

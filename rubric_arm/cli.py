@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rubric_arm.checklist import AGGREGATIONS
 from rubric_arm.data.jsonl import changed_settings
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.presets import PRESETS
@@ -67,6 +68,13 @@ def _add_model_options(p: argparse.ArgumentParser, *, verdict: bool = True) -> N
     g.add_argument("--top-p", type=finite_nonnegative, help="judge nucleus sampling")
     g.add_argument("--max-context", type=at_least_one, help="cap on prompt + generation tokens")
     g.add_argument("--no-cache", action="store_true", help="bypass the persistent rubric cache")
+    g.add_argument(
+        "--aggregation",
+        choices=AGGREGATIONS,
+        help="implicit: the judge writes the verdict (the paper); explicit: the judge answers "
+        "one Meets/Fails check per hard rule and response, the verdict is computed from them "
+        "(default: the preset's)",
+    )
     _add_switches(g, verdict=verdict)
 
 
@@ -125,6 +133,7 @@ def _build(args: argparse.Namespace):
         max_context=args.max_context,
         decoding=args.decoding,
         verdict=getattr(args, "verdict", None),
+        aggregation=getattr(args, "aggregation", None),
         engine_kwargs=parse_judge_args(args.engine_arg or []),
     )
 
@@ -355,6 +364,7 @@ def _run_manifest(args: argparse.Namespace, arm: Any, order: str) -> dict[str, A
         "decoding": arm.decoding,
         "verdict": arm.verdict,
         "max_rubric_items": arm.max_rubric_items,
+        "aggregation": arm.aggregation,
         "votes": args.votes or arm.default_votes,
         "seed": args.seed,
         "chunk_size": args.chunk_size,

@@ -10,6 +10,13 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from rubric_arm.cache import RubricCache, cache_key
+from rubric_arm.checklist import (
+    AGGREGATIONS,
+    CHECK_ANSWERS,
+    check_chat,
+    checked_criteria,
+    score_pairs,
+)
 from rubric_arm.engines import load_engine
 from rubric_arm.engines.base import Engine
 from rubric_arm.errors import InputError
@@ -104,11 +111,14 @@ class RubricARM:
         decoding: Decoding = "free",
         verdict: VerdictRule = "vote",
         max_rubric_items: int = 8,
+        aggregation: str = "implicit",
     ) -> None:
         if decoding not in DECODINGS:
             raise InputError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
         if verdict not in VERDICT_RULES:
             raise InputError(f"verdict must be one of {VERDICT_RULES}, got {verdict!r}")
+        if aggregation not in AGGREGATIONS:
+            raise InputError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         if int(max_rubric_items) < 1:
             raise InputError(f"max_rubric_items must be >= 1, got {max_rubric_items}")
         kwargs = engine_kwargs or {}
@@ -136,6 +146,7 @@ class RubricARM:
         self.decoding: Decoding = decoding
         self.verdict: VerdictRule = verdict
         self.max_rubric_items = int(max_rubric_items)
+        self.aggregation = aggregation
         if decoding == "constrained":
             for role, engine, template in (
                 ("generator", self.generator_engine, self.generator_template),
@@ -172,6 +183,7 @@ class RubricARM:
             decoding=preset.decoding,
             verdict=preset.verdict,
             max_rubric_items=preset.max_rubric_items,
+            aggregation=preset.aggregation,
             **passthrough,
         )
         arm.default_votes = preset.votes
@@ -195,6 +207,7 @@ class RubricARM:
             decoding=decoding,
             verdict=self.verdict,
             max_rubric_items=self.max_rubric_items,
+            aggregation=self.aggregation,
         )
         other.default_votes = self.default_votes
         return other
@@ -351,6 +364,10 @@ class RubricARM:
         else:
             rubric_results = [_coerce_rubric(rubrics[i]) for i, _ in valid]
 
+        if self.aggregation == "explicit":
+            self._judge_explicit(records, valid, rubric_results, order, seed, desc)
+            valid, rubric_results = [], []
+
         jobs: list[tuple[int, str]] = []
         chats: list[Chat] = []
         constraints: list[Constraint | None] = []
@@ -423,6 +440,59 @@ class RubricARM:
                 if rec.label is not None:
                     rec.correct = rec.winner == rec.label
         return records
+
+    def _judge_explicit(
+        self,
+        records: list[JudgeRecord],
+        valid: list[tuple[int, PreferencePair]],
+        rubric_results: list[RubricResult],
+        order: str,
+        seed: int,
+        desc: str,
+    ) -> None:
+        """Explicit aggregation (`rubric_arm.checklist`): P(Meets) of every checked criterion for
+        each response, one batched scoring call; one judgment per pair, position-free."""
+        budget = max(64, (self.max_context or self.judge_engine.context_length) - 256)
+        chats: list[Chat] = []
+        counts: list[int] = []
+        todo: list[int] = []
+        for (i, pair), rr in zip(valid, rubric_results, strict=True):
+            rec = records[i]
+            rec.rubric = rr.to_record()
+            rec.order, rec.votes, rec.seed = order, 1, seed
+            if rr.status != "ok":
+                rec.status = "prompt_too_long"
+                rec.error = "the prompt does not fit the generator's context"
+                continue
+            criteria = checked_criteria(rr.rubric)
+            for response in (pair.response_a, pair.response_b):
+                text = self.judge_engine.truncate(response, budget)
+                chats += [check_chat(c.text, text) for c in criteria]
+            counts.append(len(criteria))
+            todo.append(i)
+        start = time.perf_counter()
+        probs = self.judge_engine.next_label_probs(chats, CHECK_ANSWERS, desc=desc) if chats else []
+        per_pair = (time.perf_counter() - start) / max(1, len(todo))
+        for i, n, score in zip(todo, counts, score_pairs(probs, counts), strict=True):
+            rec = records[i]
+            rec.judge_seconds += per_pair
+            p_a = score.p_a
+            winner: Winner | None = "A" if p_a > 0.5 else "B" if p_a < 0.5 else None
+            rec.judgments.append(
+                Judgment(
+                    order="AB",
+                    vote=0,
+                    winner=winner,
+                    format_ok=n > 0,
+                    failure=None if n else "the rubric has no criterion to check",
+                    format_problems=[],
+                    text=score.summary(),
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    finish_reason="logprob",
+                    p_a=round(p_a, 6),
+                )
+            )
 
     def compare(
         self, prompt: Prompt, response_a: str, response_b: str, **kwargs: Any

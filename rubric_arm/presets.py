@@ -26,6 +26,10 @@ class Preset:
     decoding: Decoding = "free"
     verdict: VerdictRule = "vote"
     max_rubric_items: int = 8
+    # "implicit": the judge writes the verdict (the paper); "explicit": the judge answers one
+    # Meets / Fails check per hard rule and response and the verdict is computed from them
+    # (rubric_arm.checklist).
+    aggregation: str = "implicit"
 
     def with_overrides(self, **overrides: Any) -> Preset:
         """A copy with the non-None overrides applied (unknown keys are an error)."""

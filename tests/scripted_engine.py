@@ -67,6 +67,7 @@ class ScriptedEngine(Engine):
         self.supports_constraints = constrained
         self.calls: list[tuple[list[Chat], SamplingParams]] = []
         self.constraints: list[list[Any] | None] = []
+        self.label_calls: list[list[Chat]] = []
 
     def generate(
         self,
@@ -102,6 +103,18 @@ class ScriptedEngine(Engine):
                     )
                 )
             out.append(samples)
+        return out
+
+    def next_label_probs(
+        self, chats: Sequence[Chat], labels: Sequence[str], *, desc: str | None = None
+    ) -> list[dict[str, float]]:
+        """Explicit checks: P(first label) 0.9 when the checked response holds GOOD, else 0.2."""
+        self.label_calls.append(list(chats))
+        out = []
+        for chat in chats:
+            response = chat[-1]["content"].split("Response:")[-1]
+            p = 0.9 if "GOOD" in response else 0.2
+            out.append({labels[0]: p, labels[1]: 1.0 - p})
         return out
 
     def count_tokens(self, text: str) -> int:

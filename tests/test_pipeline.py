@@ -285,3 +285,49 @@ def test_package_exposes_the_pipeline():
     assert rubric_arm.RubricARM is RubricARM
     with pytest.raises(AttributeError):
         rubric_arm.NoSuchThing  # noqa: B018
+
+
+def test_explicit_aggregation_scores_each_hard_rule_and_response_without_generating(tmp_path):
+    arm, _, judge = make_arm(tmp_path, aggregation="explicit")
+    rows = pairs(2, 2)
+    recs = arm.judge(rows, order="both", seed=0)
+    assert [r.winner for r in recs] == [r["label"] for r in rows]
+    assert all(r.correct and len(r.judgments) == 1 for r in recs)
+    assert not judge.calls  # no judgment is written
+    (chats,) = judge.label_calls
+    # one check per (hard rule, response): RUBRIC has one hard rule and one principle
+    assert len(chats) == 2 * len(rows)
+    assert "follows every explicit instruction" in chats[0][0]["content"]
+    rec = recs[0]
+    assert rec.p_a == pytest.approx(0.973, abs=0.001)  # sigmoid(logit 0.9 - logit 0.2)
+    assert rec.judgments[0].finish_reason == "logprob"
+    assert "A 0.90 / B 0.20" in rec.judgments[0].text
+
+
+def test_explicit_aggregation_checks_every_criterion_of_a_principles_only_rubric(tmp_path):
+    gen = ScriptedEngine("generator", rubric="1. Clear. [Principle]\n2. Correct. [Principle]")
+    arm, _, judge = make_arm(tmp_path, gen=gen, aggregation="explicit")
+    arm.judge(pairs(1, 1), order="as_given")
+    assert len(judge.label_calls[0]) == 4
+
+
+def test_explicit_aggregation_needs_an_engine_that_scores_labels(tmp_path):
+    class NoScores(ScriptedEngine):
+        next_label_probs = ScriptedEngine.__mro__[1].next_label_probs
+
+    arm, _, _ = make_arm(tmp_path, judge=NoScores("judge"), aggregation="explicit")
+    with pytest.raises(InputError, match="cannot score next-token labels"):
+        arm.judge(pairs(1, 1))
+    with pytest.raises(InputError, match="aggregation must be one of"):
+        make_arm(tmp_path, aggregation="sum")
+
+
+def test_next_label_probs_on_a_real_model_do_not_depend_on_the_batch(tiny_engine):
+    chats = [
+        [{"role": "user", "content": "Is this short? " + "word " * n}] for n in (1, 7, 30, 3, 12)
+    ]
+    together = tiny_engine.next_label_probs(chats, ("Meets", "Fails"), batch_size=8)
+    alone = [tiny_engine.next_label_probs([c], ("Meets", "Fails"))[0] for c in chats]
+    for a, b in zip(together, alone, strict=True):
+        assert sum(a.values()) == pytest.approx(1.0)
+        assert a["Meets"] == pytest.approx(b["Meets"], abs=1e-4)

@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rubric_arm.checklist import CHECK_ANSWERS, CHECK_QUESTION, check_chat
 from rubric_arm.trainer.warmup_mini import rule_outcomes
 from rubric_arm.types import Chat, PreferencePair
 
-QUESTION = (
-    "Requirement: {requirement}\n\nResponse:\n{response}\n\n"
-    "Does the response meet the requirement? Answer Meets or Fails."
-)
-ANSWERS = ("Meets", "Fails")
+QUESTION = CHECK_QUESTION
+ANSWERS = CHECK_ANSWERS
 
 
 @dataclass(frozen=True)
@@ -123,12 +121,7 @@ def candidate_rule_rows(
 
 def rule_chat(row: RuleRow) -> Chat:
     """The one-turn question a rule row asks; its answer is ANSWERS[0] or ANSWERS[1]."""
-    return [
-        {
-            "role": "user",
-            "content": QUESTION.format(requirement=row.requirement, response=row.response),
-        }
-    ]
+    return check_chat(row.requirement, row.response)
 
 
 def rule_answer(row: RuleRow) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from rubric_arm.errors import InputError
 from rubric_arm.types import Chat, Completion, Constraint, SamplingParams, VerdictProbe
 
 
@@ -51,6 +52,20 @@ class Engine(ABC):
     @abstractmethod
     def chat_tokens(self, chat: Chat) -> int:
         """Number of tokens of `chat` once rendered with the chat template and generation prompt."""
+
+    def next_label_probs(
+        self, chats: Sequence[Chat], labels: Sequence[str], *, desc: str | None = None
+    ) -> list[dict[str, float]]:
+        """P(label) for the first token of the reply to each chat, renormalised over `labels`
+        (each summed over its token spellings): one forward pass, nothing generated.
+
+        Explicit rubric aggregation (`rubric_arm.checklist`) reads its per-criterion checks this
+        way; an engine that cannot score next tokens says so.
+        """
+        raise InputError(
+            f"engine {self.name!r} cannot score next-token labels; explicit rubric aggregation "
+            "needs the transformers engine"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing to release
         """Release resources held by the engine (default: nothing to do)."""

@@ -325,6 +325,46 @@ class TransformersEngine(HFTokenizerEngine):
             self.encode_chats(chats), params, desc=desc, constraints=constraints, probe=probe
         )
 
+    @torch.inference_mode()
+    def next_label_probs(
+        self,
+        chats: Sequence[Chat],
+        labels: Sequence[str],
+        *,
+        desc: str | None = None,
+        batch_size: int = 8,
+    ) -> list[dict[str, float]]:
+        """P(label) at the reply's first token, over the first token of each label's spelling;
+        rows run length-sorted in left-padded batches of `batch_size`."""
+        firsts = [
+            self.tokenizer(label, add_special_tokens=False)["input_ids"][0] for label in labels
+        ]
+        if len(set(firsts)) != len(firsts):
+            raise InputError(f"labels {list(labels)} share their first token; pick other labels")
+        prompts = self.encode_chats(chats)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        pad = self.tokenizer.pad_token_id
+        pad = self.tokenizer.eos_token_id if pad is None else pad
+        out: list[dict[str, float]] = [{} for _ in prompts]
+        with tqdm(total=len(prompts), desc=desc or "score", disable=len(prompts) < 32) as bar:
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                width = max(len(prompts[i]) for i in rows)
+                ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, i in enumerate(rows):
+                    ids[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+                    mask[r, width - len(prompts[i]) :] = 1
+                logits = self.model(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
+                ).logits[:, -1, firsts]
+                for i, p in zip(rows, logits.float().softmax(-1).tolist(), strict=True):
+                    out[i] = dict(zip(labels, p, strict=True))
+                bar.update(len(rows))
+        return out
+
     def generate_ids(
         self,
         prompts: Sequence[Sequence[int]],
