@@ -179,10 +179,10 @@ train-mini: models
 	$(BIN)/rubric-arm data build-mini
 	$(BIN)/rubric-arm train --config configs/mini.yaml
 	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini -J generator=$(MINI)/cycle3-generator \
-		-J judge=$(MINI)/cycle3-judge --benchmark mini --chunk-size 64 --out $(MINI_EVAL)/trained \
-		$(MINI_FORCE)
-	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini --benchmark mini --chunk-size 64 \
-		--out $(MINI_EVAL)/untrained $(MINI_FORCE)
+		-J judge=$(MINI)/cycle3-judge -J aggregation=explicit --benchmark mini --chunk-size 64 \
+		--out $(MINI_EVAL)/trained $(MINI_FORCE)
+	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini -J aggregation=explicit --benchmark mini \
+		--chunk-size 64 --out $(MINI_EVAL)/untrained $(MINI_FORCE)
 	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=160 \
 		--benchmark mini --chunk-size 64 --out $(MINI_EVAL)/direct $(MINI_FORCE)
 	$(BIN)/rubric-arm eval --judge direct-logprob -J model=smollm2-135m-instruct --benchmark mini \

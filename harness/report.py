@@ -203,6 +203,8 @@ def run_label(
     for role in ("generator", "judge"):
         if args.get(role) and args.get(role) != args.get("model"):
             parts.append(f"{role} {_short(str(args[role]))}")
+    if args.get("aggregation"):
+        parts.append(f"{args['aggregation']} aggregation")
     detail = ", ".join(p for p in parts if p)
     label = config.judge + (f" ({detail})" if detail else "")
     if config.votes > 1:

@@ -210,6 +210,11 @@ def render_report(report: dict[str, Any]) -> str:
         if args.get("candidates") == "True"
         else "both responses of each train pair"
     )
+    if args.get("edits", "0") != "0":
+        source += (
+            f", plus minimal edits of those responses for the 19 IFEval instructions (at most "
+            f"{args['edits']} rows per instruction, half meeting it; trainer/rule_edits.py)"
+        )
     lines = [
         "# Can SmolLM2-135M learn the per-rule compliance check?",
         "",

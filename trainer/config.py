@@ -51,6 +51,9 @@ class DataConfig:
     # "edits": the "pairs" rows plus minimal edits of the train responses toward meeting or failing
     # one of the 19 IFEval instructions, labelled by its checker (trainer/rule_edits.py; no cache).
     sft_rule_rows: Literal["none", "pairs", "candidates", "edits"] = "none"
+    # With sft_rule_rows "edits": at most this many edit rows per IFEval instruction (19), as
+    # many meeting it as failing it.
+    sft_edit_rows: int = 30
     keywords: int = 8  # synthetic task only
     words: int = 2  # synthetic task only
     judge_column: str | None = None  # OpenRubric-v2's judge-trajectory column (name undocumented)
@@ -210,6 +213,10 @@ class HeldoutEvalConfig:
     rubric_max_tokens: int | None = None
     # The most criteria the constrained rubric grammar allows (ignored under free decoding).
     max_rubric_items: int = 8
+    # implicit: the judge writes the verdict (the paper); explicit: the judge answers one
+    # Meets / Fails check per hard rule and response and the verdict is computed from those
+    # (rubric_arm/checklist.py; pairs whose rubric has no hard rule check every criterion).
+    aggregation: Literal["implicit", "explicit"] = "implicit"
 
 
 @dataclass

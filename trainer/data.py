@@ -62,7 +62,9 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
             verdicts = [verdict_row(r) for r in judgments]
             judgments = verdicts if d.sft_verdict_rows == "only" else judgments + verdicts
         if d.sft_rule_rows != "none":
-            judgments = judgments + _rule_check_rows(d.sft_rule_rows, sft_pairs, d.path, cfg.seed)
+            judgments = judgments + _rule_check_rows(
+                d.sft_rule_rows, sft_pairs, d.path, cfg.seed, d.sft_edit_rows
+            )
         return TrainData(train, heldout, rubrics, judgments)
     return _openrubric_data(cfg)
 
@@ -84,7 +86,7 @@ def verdict_row(row: dict[str, str]) -> dict[str, str]:
 
 
 def _rule_check_rows(
-    kind: str, sft_pairs: list[PreferencePair], path: str | None, seed: int
+    kind: str, sft_pairs: list[PreferencePair], path: str | None, seed: int, edit_rows: int = 30
 ) -> list[dict[str, Any]]:
     """Judge warm-up rows of the short compliance check (data.sft_rule_rows), shuffled into a
     seeded order; each row holds its own one-turn chat and the verifier's answer."""
@@ -102,7 +104,7 @@ def _rule_check_rows(
         if kind == "edits":
             from rubric_arm.trainer.rule_edits import edit_rule_rows
 
-            rows += edit_rule_rows(sft_pairs, seed=seed)
+            rows += edit_rule_rows(sft_pairs, per_instruction=edit_rows, seed=seed)
     else:
         rows = candidate_rule_rows(mini_dir=Path(path) if path else None)
     random.Random(f"rule-rows-{seed}").shuffle(rows)

@@ -41,6 +41,7 @@ def heldout_arm(cfg: TrainConfig, generator: Path | Engine, judge: Path | Engine
         decoding=cfg.eval.decoding,
         verdict=cfg.eval.verdict,
         max_rubric_items=cfg.eval.max_rubric_items,
+        aggregation=cfg.eval.aggregation,
     )
 
 
@@ -66,6 +67,7 @@ def heldout_accuracy(
         "n": est.n,
         "decoding": arm.decoding,
         "verdict": arm.verdict,
+        "aggregation": arm.aggregation,
         "unparsed": sum(r.winner is None for r in records),
         "format_ok": sum(
             all(j.format_ok for j in r.judgments) and bool(r.judgments) for r in records
