@@ -22,6 +22,7 @@ import argparse
 import json
 import random
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -110,7 +111,9 @@ def linear_probe(
         clf = make_pipeline(
             StandardScaler(), LogisticRegressionCV(Cs=[1e-3, 1e-2, 1e-1, 1.0], cv=5, max_iter=2000)
         )
-        clf.fit(xtr, y)
+        with warnings.catch_warnings():  # sklearn 1.9 announces a change of fitted attributes
+            warnings.simplefilter("ignore", FutureWarning)
+            clf.fit(xtr, y)
         scores = clf.predict_proba(xte)[:, list(clf.classes_).index(True)].tolist()
         out.append({"layer": k, **summarise(heldout, scores)})
         print(f"layer {k}: pairwise {out[-1]['pairwise']:.3f} auc {out[-1]['auc']:.3f}", flush=True)
@@ -260,6 +263,37 @@ def render_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_linear(report: dict[str, Any]) -> str:
+    """The frozen-feature probe as Markdown: held-out discrimination per layer."""
+    layers = report["layers"]
+    best = max(layers, key=lambda r: r["pairwise"])
+    lines = [
+        "# Is the compliance check readable from SmolLM2-135M's frozen hidden states?",
+        "",
+        "The same rows as `reports/rule-probe.md` (one per verifiable instruction and response of",
+        "the mini suite), but nothing is fine-tuned: the hidden state after each layer at the",
+        "answer position is the input of a logistic regression (standardised, C from 5-fold CV",
+        f"over 0.001-1) fitted on the train split's {report['train_rows']} rows and scored on the",
+        f"{layers[0]['rows']} held-out rows. Written by `python -m rubric_arm.reproduce.rule_probe",
+        "--linear`.",
+        "",
+        "| layer | pairwise | AUC |",
+        "|---:|---|---:|",
+    ]
+    for r in layers:
+        lines.append(f"| {r['layer']} | {_rate(r)} | {r['auc']:.3f} |")
+    lines += [
+        "",
+        f"Best layer: {best['layer']}, {_rate(best)}; picked on the held-out rows out of",
+        f"{len(layers)}, so it flatters: read the band of neighbouring layers instead. Layer 0",
+        "(the embedding of the last prompt token, the same for every row) is the chance line.",
+        "The fine-tuned answer head of `reports/rule-probe.md` (top 10 layers trained) reads",
+        "out less than the frozen middle layers hold.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/rule-probe"))
@@ -297,7 +331,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--render", action="store_true", help="only write the report")
     args = parser.parse_args(argv)
     if args.render:
-        args.report.write_text(render_report(json.loads((args.out / "probe.json").read_text())))
+        if (args.out / "linear.json").is_file():
+            linear = json.loads((args.out / "linear.json").read_text())
+            Path("reports/rule-probe-linear.md").write_text(render_linear(linear))
+        else:
+            args.report.write_text(render_report(json.loads((args.out / "probe.json").read_text())))
         return
 
     from transformers import AutoModelForCausalLM
@@ -327,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             heldout,
             layer_features(model, tokenizer, heldout),
         )
-        (args.out / "linear.json").write_text(json.dumps({"model": str(path), "layers": layers}))
+        linear = {"model": str(path), "train_rows": len(train_rows), "layers": layers}
+        (args.out / "linear.json").write_text(json.dumps(linear))
+        Path("reports/rule-probe-linear.md").write_text(render_linear(linear))
         return
     if args.balance:
         pos = [r for r in train_rows if r.meets]
