@@ -65,3 +65,30 @@ def test_rows_are_deterministic_and_come_from_the_given_pairs_only(train) -> Non
     unedited = [r for r in a if r.side == "v0"]
     assert unedited and all(r.response in sources for r in unedited)
     assert len(unedited) < len(a)
+
+
+def test_edit_rows_join_the_judge_warm_up_after_the_pairs_rule_rows() -> None:
+    from pathlib import Path
+
+    from rubric_arm.errors import InputError
+    from rubric_arm.trainer.config import load_config, parse_overrides
+    from rubric_arm.trainer.data import load_train_data
+
+    mini = Path(__file__).resolve().parent.parent / "configs" / "mini.yaml"
+    base = ["--data.sft_size", "12"]
+    pairs_only = load_train_data(
+        load_config(mini, parse_overrides([*base, "--data.sft_rule_rows", "pairs"]))
+    )
+    edits = load_train_data(
+        load_config(
+            mini,
+            parse_overrides([*base, "--data.sft_rule_rows", "edits", "--data.sft_edit_rows", "4"]),
+        )
+    )
+    plain = {r["id"] for r in pairs_only.sft_judgments}
+    added = [r for r in edits.sft_judgments if r["id"] not in plain]
+    assert added and all(r["id"].startswith("rule/edit:") for r in added)
+    assert {r["judgment"] for r in added} == {"Meets", "Fails"}
+    assert sum(r["judgment"] == "Meets" for r in added) * 2 == len(added)
+    with pytest.raises(InputError, match="sft_edit_rows"):
+        load_config(mini, parse_overrides(["--data.sft_edit_rows", "1"]))

@@ -258,6 +258,11 @@ class TrainConfig:
         for role in ("generator", "judge"):
             check_phase_numbers(getattr(self.sft, role), f"sft.{role}")
             check_phase_numbers(getattr(self.grpo, role), f"grpo.{role}")
+        if self.data.sft_edit_rows < 2:
+            raise InputError(
+                f"data.sft_edit_rows must be >= 2 (half meet, half fail), got "
+                f"{self.data.sft_edit_rows}"
+            )
         for name in ("sft_both_orders", "sft_verdict_rows", "sft_rule_rows"):
             if getattr(self.data, name) not in (False, "none") and self.data.source != "mini":
                 raise InputError(f"data.{name} is for data.source mini, not {self.data.source!r}")
