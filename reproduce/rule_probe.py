@@ -24,7 +24,7 @@ import random
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,23 +40,31 @@ def render(tokenizer: Any, row: RuleRow) -> str:
     return tokenizer.apply_chat_template(rule_chat(row), tokenize=False, add_generation_prompt=True)
 
 
-@torch.inference_mode()
-def p_meets(model: Any, tokenizer: Any, rows: Sequence[RuleRow], batch: int = 8) -> list[float]:
-    """P(Meets) / (P(Meets) + P(Fails)) at the first answer token, one forward pass per row."""
-    meets, fails = (tokenizer.encode(a, add_special_tokens=False)[0] for a in ANSWERS)
+def _batches(
+    tokenizer: Any, rows: Sequence[RuleRow], batch: int
+) -> Iterator[tuple[list[int], dict[str, Any]]]:
+    """Rows rendered and tokenized in left-padded batches of similar length, with their indices."""
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     texts = [render(tokenizer, r) for r in rows]
     lengths = [len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]
     by_length = sorted(range(len(rows)), key=lambda i: lengths[i])
-    out = [0.0] * len(rows)
-    model.eval()
     for start in range(0, len(rows), batch):
         idx = by_length[start : start + batch]
         enc = tokenizer(
             [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
         )
+        yield idx, enc
+
+
+@torch.inference_mode()
+def p_meets(model: Any, tokenizer: Any, rows: Sequence[RuleRow], batch: int = 8) -> list[float]:
+    """P(Meets) / (P(Meets) + P(Fails)) at the first answer token, one forward pass per row."""
+    meets, fails = (tokenizer.encode(a, add_special_tokens=False)[0] for a in ANSWERS)
+    out = [0.0] * len(rows)
+    model.eval()
+    for idx, enc in _batches(tokenizer, rows, batch):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             hidden = model.model(**enc).last_hidden_state[:, -1, :]
             logits = model.lm_head(hidden).float()
@@ -71,19 +79,9 @@ def layer_features(
     model: Any, tokenizer: Any, rows: Sequence[RuleRow], batch: int = 8
 ) -> list[list[list[float]]]:
     """The hidden state at the answer position after every layer: [layer][row][dim]."""
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    texts = [render(tokenizer, r) for r in rows]
-    lengths = [len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]
-    by_length = sorted(range(len(rows)), key=lambda i: lengths[i])
     layers: list[list[list[float]]] = []
     model.eval()
-    for start in range(0, len(rows), batch):
-        idx = by_length[start : start + batch]
-        enc = tokenizer(
-            [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
-        )
+    for idx, enc in _batches(tokenizer, rows, batch):
         states = model.model(**enc, output_hidden_states=True).hidden_states
         if not layers:
             layers = [[[] for _ in rows] for _ in states]
