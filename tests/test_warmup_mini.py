@@ -329,7 +329,7 @@ def test_both_orders_setting_doubles_the_judge_rows_with_each_verdict_once() -> 
 
     configs = Path(__file__).resolve().parent.parent / "configs"
     mini = configs / "mini.yaml"
-    switch = ["--data.sft_size", "20", "--data.sft_both_orders"]
+    switch = ["--data.sft_size", "20", "--data.sft_rule_rows", "none", "--data.sft_both_orders"]
     once = load_train_data(load_config(mini, parse_overrides([*switch, "false"])))
     both = load_train_data(load_config(mini, parse_overrides([*switch, "true"])))
     assert len(both.sft_judgments) == 2 * len(once.sft_judgments) == 40
@@ -349,6 +349,7 @@ def test_verdict_rows_hold_the_letter_alone_after_the_rest_of_the_trajectory() -
 
     mini = Path(__file__).resolve().parent.parent / "configs" / "mini.yaml"
     base = ["--data.sft_size", "12", "--data.sft_both_orders", "false"]
+    base += ["--data.sft_rule_rows", "none"]
     plain = load_train_data(load_config(mini, parse_overrides(base))).sft_judgments
     add = load_train_data(
         load_config(mini, parse_overrides([*base, "--data.sft_verdict_rows", "add"]))
@@ -381,7 +382,9 @@ def test_rule_rows_add_one_check_per_instruction_and_response_with_the_verifiers
 
     mini = Path(__file__).resolve().parent.parent / "configs" / "mini.yaml"
     base = ["--data.sft_size", "12"]
-    plain = load_train_data(load_config(mini, parse_overrides(base)))
+    plain = load_train_data(
+        load_config(mini, parse_overrides([*base, "--data.sft_rule_rows", "none"]))
+    )
     data = load_train_data(
         load_config(mini, parse_overrides([*base, "--data.sft_rule_rows", "pairs"]))
     )
