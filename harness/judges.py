@@ -331,28 +331,10 @@ class LogprobJudge(Judge):
 
     def _margins(self, texts: list[str]) -> list[tuple[float, int]]:
         """log p(" A") - log p(" B") at the end of each text, and its token count."""
-        import torch
-
-        tok, model = self.engine.tokenizer, self.engine.model
-        lengths_of = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        by_length = sorted(range(len(texts)), key=lambda i: lengths_of[i])  # little padding
-        found: dict[int, tuple[float, int]] = {}
-        for start in range(0, len(texts), self.batch_size):
-            part = by_length[start : start + self.batch_size]
-            enc = tok(
-                [texts[i] for i in part],
-                return_tensors="pt",
-                padding=True,
-                add_special_tokens=False,
-            )
-            enc = {k: v.to(self.engine.device) for k, v in enc.items()}
-            with torch.inference_mode():
-                logits = model(**enc).logits[:, -1, :].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            a, b = logp[:, self.choice_ids["A"]], logp[:, self.choice_ids["B"]]
-            for i, x, y in zip(part, a, b, strict=True):
-                found[i] = (float(x - y), lengths_of[i])
-        return [found[i] for i in range(len(texts))]
+        ids = self.engine.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        choices = [self.choice_ids["A"], self.choice_ids["B"]]
+        logits = self.engine.last_token_logits(ids, choices, batch_size=self.batch_size)
+        return [(a - b, len(p)) for (a, b), p in zip(logits, ids, strict=True)]
 
     def judge_pairs(
         self, pairs: Sequence[PreferencePair], *, order: str, seed: int, desc: str = "judge"

@@ -373,13 +373,7 @@ class RubricARM:
         constraints: list[Constraint | None] = []
         for (i, pair), rr in zip(valid, rubric_results, strict=False):
             rec = records[i]
-            rec.rubric = rr.to_record() if self.uses_rubrics else None
-            rec.order = order
-            rec.votes = votes
-            rec.seed = seed
-            if rr.status != "ok":
-                rec.status = "prompt_too_long"
-                rec.error = "the prompt does not fit the generator's context"
+            if not self._start_record(rec, rr, order, votes, seed):
                 continue
             item_chats = []
             for o in self._orders(pair, order, seed):
@@ -441,6 +435,19 @@ class RubricARM:
                     rec.correct = rec.winner == rec.label
         return records
 
+    def _start_record(
+        self, rec: JudgeRecord, rr: RubricResult, order: str, votes: int, seed: int
+    ) -> bool:
+        """Record a pair's rubric and judging settings; False (the pair then counts as
+        prompt_too_long) when its rubric could not be generated."""
+        rec.rubric = rr.to_record() if self.uses_rubrics else None
+        rec.order, rec.votes, rec.seed = order, votes, seed
+        if rr.status != "ok":
+            rec.status = "prompt_too_long"
+            rec.error = "the prompt does not fit the generator's context"
+            return False
+        return True
+
     def _judge_explicit(
         self,
         records: list[JudgeRecord],
@@ -457,12 +464,7 @@ class RubricARM:
         counts: list[int] = []
         todo: list[int] = []
         for (i, pair), rr in zip(valid, rubric_results, strict=True):
-            rec = records[i]
-            rec.rubric = rr.to_record()
-            rec.order, rec.votes, rec.seed = order, 1, seed
-            if rr.status != "ok":
-                rec.status = "prompt_too_long"
-                rec.error = "the prompt does not fit the generator's context"
+            if not self._start_record(records[i], rr, order, 1, seed):
                 continue
             criteria = checked_criteria(rr.rubric)
             for response in (pair.response_a, pair.response_b):

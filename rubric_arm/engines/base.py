@@ -57,7 +57,7 @@ class Engine(ABC):
         self, chats: Sequence[Chat], labels: Sequence[str], *, desc: str | None = None
     ) -> list[dict[str, float]]:
         """P(label) for the first token of the reply to each chat, renormalised over `labels`
-        (each summed over its token spellings): one forward pass, nothing generated.
+        (each read at the first token of its spelling): one forward pass, nothing generated.
 
         Explicit rubric aggregation (`rubric_arm.checklist`) reads its per-criterion checks this
         way; an engine that cannot score next tokens says so.

@@ -326,6 +326,39 @@ class TransformersEngine(HFTokenizerEngine):
         )
 
     @torch.inference_mode()
+    def last_token_logits(
+        self,
+        prompts: Sequence[Sequence[int]],
+        token_ids: Sequence[int],
+        *,
+        batch_size: int = 8,
+        desc: str | None = None,
+    ) -> list[list[float]]:
+        """The logits of `token_ids` for the token after each prompt (one forward pass each,
+        nothing generated); rows run length-sorted in left-padded batches of `batch_size`."""
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        pad = self.tokenizer.pad_token_id
+        pad = self.tokenizer.eos_token_id if pad is None else pad
+        out: list[list[float]] = [[] for _ in prompts]
+        with tqdm(total=len(prompts), desc=desc or "score", disable=len(prompts) < 32) as bar:
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                width = max(len(prompts[i]) for i in rows)
+                ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, i in enumerate(rows):
+                    ids[r, width - len(prompts[i]) :] = torch.tensor(list(prompts[i]))
+                    mask[r, width - len(prompts[i]) :] = 1
+                logits = self.model(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
+                ).logits[:, -1, list(token_ids)]
+                for i, row in zip(rows, logits.float().tolist(), strict=True):
+                    out[i] = row
+                bar.update(len(rows))
+        return out
+
     def next_label_probs(
         self,
         chats: Sequence[Chat],
@@ -334,36 +367,18 @@ class TransformersEngine(HFTokenizerEngine):
         desc: str | None = None,
         batch_size: int = 8,
     ) -> list[dict[str, float]]:
-        """P(label) at the reply's first token, over the first token of each label's spelling;
-        rows run length-sorted in left-padded batches of `batch_size`."""
+        """P(label) at the reply's first token, over the first token of each label's spelling."""
         firsts = [
             self.tokenizer(label, add_special_tokens=False)["input_ids"][0] for label in labels
         ]
         if len(set(firsts)) != len(firsts):
             raise InputError(f"labels {list(labels)} share their first token; pick other labels")
-        prompts = self.encode_chats(chats)
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        pad = self.tokenizer.pad_token_id
-        pad = self.tokenizer.eos_token_id if pad is None else pad
-        out: list[dict[str, float]] = [{} for _ in prompts]
-        with tqdm(total=len(prompts), desc=desc or "score", disable=len(prompts) < 32) as bar:
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                width = max(len(prompts[i]) for i in rows)
-                ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, i in enumerate(rows):
-                    ids[r, width - len(prompts[i]) :] = torch.tensor(prompts[i])
-                    mask[r, width - len(prompts[i]) :] = 1
-                logits = self.model(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
-                ).logits[:, -1, firsts]
-                for i, p in zip(rows, logits.float().softmax(-1).tolist(), strict=True):
-                    out[i] = dict(zip(labels, p, strict=True))
-                bar.update(len(rows))
-        return out
+        logits = self.last_token_logits(
+            self.encode_chats(chats), firsts, batch_size=batch_size, desc=desc
+        )
+        return [
+            dict(zip(labels, torch.tensor(row).softmax(-1).tolist(), strict=True)) for row in logits
+        ]
 
     def generate_ids(
         self,
