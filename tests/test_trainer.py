@@ -63,6 +63,29 @@ def test_recipes_load_and_overrides_apply() -> None:
     assert cfg.order == "generator_first" and cfg.grpo.judge.beta == 0.001
 
 
+def test_a_moved_run_folder_resumes_but_other_settings_clash(tmp_path: Path) -> None:
+    from rubric_arm.errors import InputError
+    from rubric_arm.trainer.loop import RubricARMTrainer
+
+    first = load_config(TINY, parse_overrides(["--output_dir", str(tmp_path / "a")]))
+    RubricARMTrainer(first, progress=False)._check_config()
+    run = first.run_dir
+    (run / "models" / "sft-generator").mkdir(parents=True)
+    recorded = {"export": str(run / "models" / "sft-generator")}
+    (run / "state.json").write_text(json.dumps({"phases": {"sft-generator": recorded}}))
+    moved = tmp_path / "b" / run.name
+    moved.parent.mkdir()
+    run.rename(moved)
+    relocated = load_config(TINY, parse_overrides(["--output_dir", str(tmp_path / "b")]))
+    trainer = RubricARMTrainer(relocated, progress=False)
+    trainer._check_config()
+    assert trainer.current_models()["generator"] == moved / "models" / "sft-generator"
+    assert json.loads((moved / "config.json").read_text())["output_dir"] == str(tmp_path / "b")
+    other = load_config(TINY, parse_overrides(["--output_dir", str(tmp_path / "b"), "--seed", "7"]))
+    with pytest.raises(InputError, match="different settings"):
+        RubricARMTrainer(other, progress=False)._check_config()
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

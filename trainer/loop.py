@@ -100,11 +100,12 @@ class RubricARMTrainer:
         current = self.cfg.to_dict()
         if saved.is_file():
             before = json.loads(saved.read_text())
-            # the held-out evaluation settings do not change what is trained
+            # neither the held-out evaluation settings nor where the run folder lives (a moved
+            # or copied folder resumes) change what is trained
             changed = sorted(
                 k
                 for k in set(before) | set(current)
-                if k != "eval" and before.get(k) != current.get(k)
+                if k not in ("eval", "output_dir") and before.get(k) != current.get(k)
             )
             if changed and not self.done()["phases"]:
                 changed = []  # nothing was trained under the old settings: the folder is free
@@ -165,8 +166,16 @@ class RubricARMTrainer:
         for name, role in phase_names(self.cfg):
             if name in state:
                 for r in ROLES if role == "both" else (role,):
-                    paths[r] = Path(state[name][r] if role == "both" else state[name]["export"])
+                    paths[r] = self._export(
+                        state[name][r] if role == "both" else state[name]["export"]
+                    )
         return paths
+
+    def _export(self, recorded: str) -> Path:
+        """A finished phase's model folder: the one under this run folder when it is there (the
+        folder was moved or copied since the path was recorded), else the recorded path."""
+        here = self.run_dir / "models" / Path(recorded).name
+        return here if here.is_dir() else Path(recorded)
 
     def _load(self, path: Path, role: str | None = None) -> tuple[Any, Any]:
         """A model to train as `role` (its `trainable_layers` applied) and its tokenizer."""

@@ -1,0 +1,201 @@
+"""Does the rubric generator name the prompt's verifiable constraints? A coverage audit.
+
+Explicit aggregation checks each response against the rubric's hard rules, so a rubric whose hard
+rules are generic ("addresses the request directly") gives the judge nothing to check, however good
+its check is. This audit compares each held-out instruction-following prompt's generated hard rules
+with the constraints its verifier tests (worded as in the warm-up rubrics,
+`warmup_mini.instruction_requirement`):
+
+- covered: share of verifiable constraints that some generated hard rule names (at least
+  `--recall` of the constraint's content words, numbers included, appear in one hard rule);
+- distinct: distinct hard-rule texts over all prompts (a collapsed generator writes one);
+- generic: share of generated hard rules that name no constraint of their prompt.
+
+    python -m rubric_arm.reproduce.rubric_coverage --runs runs/eval/mini/trained   # eval records
+    python -m rubric_arm.reproduce.rubric_coverage --generator runs/.../sft-generator [--limit 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rubric_arm.data.mini import load_mini
+from rubric_arm.harness.report import wilson_interval
+from rubric_arm.rubric import parse_rubric
+from rubric_arm.trainer.warmup_mini import rubric_items
+from rubric_arm.types import PreferencePair
+
+_STOP = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "response",
+        "responses",
+        "is",
+        "are",
+        "be",
+        "of",
+        "in",
+        "on",
+        "to",
+        "and",
+        "or",
+        "with",
+        "its",
+        "it",
+        "that",
+        "this",
+        "as",
+        "by",
+        "for",
+        "your",
+        "any",
+        "all",
+        "each",
+        "no",
+        "not",
+        "than",
+        "at",
+        "least",
+        "most",
+        "exactly",
+    ]
+)
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-case words and numbers of a requirement, without function words."""
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
+
+
+def names_constraint(rule: str, requirement: str, recall: float) -> bool:
+    """Whether `rule` contains at least `recall` of the requirement's content words."""
+    want = content_words(requirement)
+    return bool(want) and len(want & content_words(rule)) / len(want) >= recall
+
+
+@dataclass(frozen=True)
+class PromptCoverage:
+    """One prompt: its verifiable constraints and the generator's hard rules for it."""
+
+    pair_id: str
+    subset: str
+    requirements: tuple[str, ...]
+    hard_rules: tuple[str, ...]
+    covered: int
+    generic: int
+
+
+def prompt_coverage(pair: PreferencePair, rubric_text: str, recall: float) -> PromptCoverage:
+    """Which of the pair's constraints the rubric's hard rules name, and which rules name none."""
+    reqs = tuple(t for t, kind in rubric_items(pair) if kind == "hard_rule")
+    rules = tuple(c.text for c in parse_rubric(rubric_text).criteria if c.kind == "hard_rule")
+    covered = sum(any(names_constraint(r, q, recall) for r in rules) for q in reqs)
+    generic = sum(not any(names_constraint(r, q, recall) for q in reqs) for r in rules)
+    return PromptCoverage(pair.id, pair.subset, reqs, rules, covered, generic)
+
+
+def summarize(rows: Sequence[PromptCoverage]) -> dict[str, object]:
+    """Covered constraints, generic rules and distinct rule texts, with Wilson 95% intervals."""
+    n_req = sum(len(r.requirements) for r in rows)
+    n_rules = sum(len(r.hard_rules) for r in rows)
+    covered = sum(r.covered for r in rows)
+    generic = sum(r.generic for r in rows)
+    return {
+        "prompts": len(rows),
+        "constraints": n_req,
+        "covered": covered,
+        "covered_ci": wilson_interval(covered, n_req) if n_req else None,
+        "hard_rules": n_rules,
+        "generic": generic,
+        "generic_ci": wilson_interval(generic, n_rules) if n_rules else None,
+        "distinct_rules": len({t for r in rows for t in r.hard_rules}),
+        "no_hard_rule": sum(not r.hard_rules for r in rows),
+    }
+
+
+def _if_prompts(limit: int | None) -> list[PreferencePair]:
+    """One held-out pair per distinct instruction-following prompt, in suite order."""
+    seen: dict[str, PreferencePair] = {}
+    for pair in load_mini("heldout"):
+        if pair.metadata.get("instruction_id_list"):
+            seen.setdefault(json.dumps(pair.prompt, sort_keys=True, default=str), pair)
+    return list(seen.values())[:limit]
+
+
+def from_records(run: Path, recall: float) -> list[PromptCoverage]:
+    """Coverage of the rubrics an evaluation run recorded (one row per distinct IF prompt)."""
+    by_id = {p.id: p for p in _if_prompts(None)}
+    rows = []
+    with (run / "records.jsonl").open() as f:
+        for line in f:
+            rec = json.loads(line)
+            pair = by_id.get(rec["id"])
+            if pair is not None and rec.get("rubric"):
+                rows.append(prompt_coverage(pair, rec["rubric"]["text"], recall))
+    return rows
+
+
+def from_generator(generator: str | None, limit: int | None, recall: float) -> list[PromptCoverage]:
+    """Coverage of fresh rubrics from the mini preset, with `generator` in place of its own."""
+    from rubric_arm.pipeline import RubricARM
+
+    overrides = {"generator": generator} if generator else {}
+    arm = RubricARM.from_preset("mini", **overrides)
+    pairs = _if_prompts(limit)
+    results = arm.rubrics([p.prompt for p in pairs])
+    return [prompt_coverage(p, r.text, recall) for p, r in zip(pairs, results, strict=True)]
+
+
+def render(label: str, s: dict[str, object]) -> str:
+    """One Markdown table row."""
+
+    def pct(k: str, n: str) -> str:
+        ci = s[f"{k}_ci"]
+        if not ci:
+            return "-"
+        return f"{100 * s[k] / s[n]:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}] ({s[k]}/{s[n]})"
+
+    return (
+        f"| {label} | {s['prompts']} | {pct('covered', 'constraints')} | "
+        f"{pct('generic', 'hard_rules')} | {s['distinct_rules']} | {s['no_hard_rule']} |"
+    )
+
+
+HEADER = (
+    "| rubrics | prompts | constraints named [95% CI] | generic hard rules [95% CI] | "
+    "distinct hard rules | prompts without a hard rule |\n|---|---:|---|---|---:|---:|"
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", nargs="*", default=[], help="evaluation run folders to audit")
+    parser.add_argument(
+        "--generator", action="append", default=[], help="generator model folder ('preset': none)"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="at most this many prompts")
+    parser.add_argument("--recall", type=float, default=0.6, help="content-word share to match")
+    args = parser.parse_args(argv)
+    lines = [HEADER]
+    audits = [(run, from_records(Path(run), args.recall)) for run in args.runs]
+    audits += [
+        (gen, from_generator(None if gen == "preset" else gen, args.limit, args.recall))
+        for gen in args.generator
+    ]
+    for label, rows in audits:
+        lines.append(render(label, summarize(rows)))
+        for subset in sorted({r.subset for r in rows}):
+            part = [r for r in rows if r.subset == subset]
+            lines.append(render(f"{label}: {subset}", summarize(part)))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

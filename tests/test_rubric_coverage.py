@@ -1,0 +1,80 @@
+"""The rubric-coverage audit: which verifiable constraints a generated rubric names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rubric_arm.reproduce import rubric_coverage as rc
+from rubric_arm.trainer.warmup_mini import instruction_requirement
+from rubric_arm.types import PreferencePair
+
+
+def _pair() -> PreferencePair:
+    return PreferencePair(
+        id="hand/1",
+        prompt="Write about rivers in exactly 3 bullet points, and end with a P.S.",
+        response_a="a",
+        response_b="b",
+        label="A",
+        subset="verifiable-if",
+        metadata={
+            "instruction_id_list": [
+                "detectable_format:number_bullet_lists",
+                "detectable_content:postscript",
+            ],
+            "kwargs": [{"num_bullets": 3}, {"postscript_marker": "P.S."}],
+            "registry": "ifeval",
+        },
+    )
+
+
+def test_content_words_keep_numbers_and_drop_function_words() -> None:
+    assert rc.content_words("The response has exactly 3 bullet points.") == {
+        "has",
+        "3",
+        "bullet",
+        "points",
+    }
+
+
+def test_prompt_coverage_counts_named_and_generic_rules() -> None:
+    pair = _pair()
+    bullets = instruction_requirement("detectable_format:number_bullet_lists", {"num_bullets": 3})
+    rubric = (
+        f"1. {bullets} [Hard Rule]\n"
+        "2. The response addresses the user's request directly and helpfully. [Hard Rule]\n"
+        "3. The response is clear. [Principle]"
+    )
+    row = rc.prompt_coverage(pair, rubric, recall=0.6)
+    assert len(row.requirements) == 2
+    assert row.hard_rules[0] == bullets
+    assert (row.covered, row.generic) == (1, 1)
+    s = rc.summarize([row])
+    assert (s["covered"], s["constraints"], s["generic"], s["hard_rules"]) == (1, 2, 1, 2)
+    assert s["distinct_rules"] == 2 and s["no_hard_rule"] == 0
+    assert "50.0" in rc.render("x", s)
+
+
+def test_a_generic_rubric_names_nothing() -> None:
+    rubric = "1. The response addresses the user's request directly and helpfully. [Hard Rule]"
+    row = rc.prompt_coverage(_pair(), rubric, recall=0.6)
+    assert (row.covered, row.generic) == (0, 1)
+    empty = rc.prompt_coverage(_pair(), "no rubric here", recall=0.6)
+    assert empty.hard_rules == () and rc.summarize([empty])["no_hard_rule"] == 1
+
+
+def test_from_records_reads_an_eval_run(tmp_path: Path) -> None:
+    pair = rc._if_prompts(1)[0]
+    oracle = "\n".join(
+        f"{i}. {t} [{'Hard Rule' if k == 'hard_rule' else 'Principle'}]"
+        for i, (t, k) in enumerate(rc.rubric_items(pair), 1)
+    )
+    recs = [
+        {"id": pair.id, "rubric": {"text": oracle}},
+        {"id": "not-in-suite", "rubric": {"text": oracle}},
+    ]
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    rows = rc.from_records(tmp_path, recall=0.6)
+    assert len(rows) == 1 and rows[0].covered == len(rows[0].requirements) > 0
+    assert rows[0].generic == 0
