@@ -26,47 +26,16 @@ from pathlib import Path
 
 from rubric_arm.data.mini import load_mini
 from rubric_arm.harness.report import wilson_interval
+from rubric_arm.pipeline import RubricARM, prompt_key
 from rubric_arm.rubric import parse_rubric
 from rubric_arm.trainer.warmup_mini import rubric_items
 from rubric_arm.types import PreferencePair
 
-_STOP = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "response",
-        "responses",
-        "is",
-        "are",
-        "be",
-        "of",
-        "in",
-        "on",
-        "to",
-        "and",
-        "or",
-        "with",
-        "its",
-        "it",
-        "that",
-        "this",
-        "as",
-        "by",
-        "for",
-        "your",
-        "any",
-        "all",
-        "each",
-        "no",
-        "not",
-        "than",
-        "at",
-        "least",
-        "most",
-        "exactly",
-    ]
-)
+_STOP = frozenset({
+    "the", "a", "an", "response", "responses", "is", "are", "be", "of", "in", "on", "to", "and",
+    "or", "with", "its", "it", "that", "this", "as", "by", "for", "your", "any", "all", "each",
+    "no", "not", "than", "at", "least", "most", "exactly",
+})  # fmt: skip
 
 
 def content_words(text: str) -> set[str]:
@@ -125,7 +94,7 @@ def _if_prompts(limit: int | None) -> list[PreferencePair]:
     seen: dict[str, PreferencePair] = {}
     for pair in load_mini("heldout"):
         if pair.metadata.get("instruction_id_list"):
-            seen.setdefault(json.dumps(pair.prompt, sort_keys=True, default=str), pair)
+            seen.setdefault(prompt_key(pair.prompt), pair)
     return list(seen.values())[:limit]
 
 
@@ -144,8 +113,6 @@ def from_records(run: Path, recall: float) -> list[PromptCoverage]:
 
 def from_generator(generator: str | None, limit: int | None, recall: float) -> list[PromptCoverage]:
     """Coverage of fresh rubrics from the mini preset, with `generator` in place of its own."""
-    from rubric_arm.pipeline import RubricARM
-
     overrides = {"generator": generator} if generator else {}
     arm = RubricARM.from_preset("mini", **overrides)
     pairs = _if_prompts(limit)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from rubric_arm.reproduce import rubric_coverage as rc
-from rubric_arm.trainer.warmup_mini import instruction_requirement
+from rubric_arm.trainer.warmup_mini import instruction_requirement, pair_rubric
 from rubric_arm.types import PreferencePair
 
 
@@ -66,10 +66,7 @@ def test_a_generic_rubric_names_nothing() -> None:
 
 def test_from_records_reads_an_eval_run(tmp_path: Path) -> None:
     pair = rc._if_prompts(1)[0]
-    oracle = "\n".join(
-        f"{i}. {t} [{'Hard Rule' if k == 'hard_rule' else 'Principle'}]"
-        for i, (t, k) in enumerate(rc.rubric_items(pair), 1)
-    )
+    oracle = pair_rubric(pair)
     recs = [
         {"id": pair.id, "rubric": {"text": oracle}},
         {"id": "not-in-suite", "rubric": {"text": oracle}},
