@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rubric_arm.types import Chat, Criterion, Rubric
+from rubric_arm.types import Chat, Constraint, Criterion, Rubric
 
 CHECK_QUESTION = (
     "Requirement: {requirement}\n\nResponse:\n{response}\n\n"
@@ -23,12 +23,31 @@ CHECK_QUESTION = (
 )
 CHECK_ANSWERS = ("Meets", "Fails")
 AGGREGATIONS: tuple[str, ...] = ("implicit", "explicit")
+# The output grammar of one sampled check (GRPO rollouts of an explicitly aggregating judge).
+CHECK_CONSTRAINT = Constraint(grammar='root ::= "Meets" | "Fails"', name="check")
 
 
 def check_chat(requirement: str, response: str) -> Chat:
     """The one-turn question of one check; its answer is CHECK_ANSWERS[0] or [1]."""
     content = CHECK_QUESTION.format(requirement=requirement, response=response)
     return [{"role": "user", "content": content}]
+
+
+def check_target(side: str, label: str) -> str:
+    """The answer a check of the response on `side` ("A" / "B") should give when `label` is the
+    preferred response: "Meets" for the preferred one, "Fails" for the other. Each such answer
+    moves the explicit margin toward the labelled winner, so it is the check's share of R_acc."""
+    return CHECK_ANSWERS[0] if side == label else CHECK_ANSWERS[1]
+
+
+def check_reward(answer: str, target: str) -> float:
+    """R_acc of one sampled check: 1.0 when its answer is `target` (see `check_target`), else 0.0.
+
+    Example:
+        >>> check_reward("Meets", check_target("A", "A")), check_reward("Meets", "Fails")
+        (1.0, 0.0)
+    """
+    return 1.0 if answer.strip().startswith(target) else 0.0
 
 
 def checked_criteria(rubric: Rubric) -> list[Criterion]:

@@ -22,7 +22,7 @@ from rubric_arm.trainer import synthetic  # noqa: E402
 from rubric_arm.trainer.config import load_config, parse_overrides  # noqa: E402
 from rubric_arm.trainer.data import cycle_slices  # noqa: E402
 from rubric_arm.trainer.loop import phase_names  # noqa: E402
-from rubric_arm.trainer.rewards import GeneratorReward, JudgeReward  # noqa: E402
+from rubric_arm.trainer.rewards import CheckReward, GeneratorReward, JudgeReward  # noqa: E402
 from rubric_arm.types import SamplingParams  # noqa: E402
 from rubric_arm.verdict import parse_verdict  # noqa: E402
 
@@ -103,6 +103,11 @@ def test_a_moved_run_folder_resumes_but_other_settings_clash(tmp_path: Path) -> 
             ["--grpo.judge.rollouts", "trl", "--grpo.judge.rollout_decoding", "constrained"],
             "grpo.judge.rollout_decoding constrained needs rollouts: engine",
         ),
+        (
+            ["--eval.aggregation", "explicit", "--rubric_cache", "false"],
+            "single checks of cached rubrics",
+        ),
+        (["--data.sft_judge_trajectories", "false"], "leaves the judge no warm-up rows"),
     ],
 )
 def test_bad_settings_name_the_field(overrides: list[str], message: str) -> None:
@@ -251,6 +256,49 @@ def test_judge_reward_is_accuracy_plus_format() -> None:
         [], [[{"role": "assistant", "content": good}]], ["A"], [2], log_metric=logged.__setitem__
     )
     assert logged["judge/accuracy"] == 1.0 and logged["judge/format_pass"] == 1.0
+
+
+def test_check_reward_favours_the_labelled_winner() -> None:
+    """A sampled check earns R_acc when its answer moves the explicit margin toward the label:
+    Meets for the preferred response, Fails for the other; anything else earns 0."""
+    from rubric_arm.checklist import check_reward, check_target
+
+    assert [check_target(side, "A") for side in "AB"] == ["Meets", "Fails"]
+    assert [check_target(side, "B") for side in "AB"] == ["Fails", "Meets"]
+    assert check_reward(" Meets", "Meets") == 1.0 and check_reward("Fails", "Meets") == 0.0
+    logged: dict[str, float] = {}
+    out = CheckReward()(
+        [],
+        ["Meets", [{"role": "assistant", "content": "Fails"}], "Meets", "neither"],
+        ["Meets", "Fails", "Fails", "Meets"],
+        log_metric=logged.__setitem__,
+    )
+    assert out == [1.0, 1.0, 0.0, 0.0]
+    assert logged == {"judge/accuracy": 0.5, "judge/meets_share": 0.5}
+
+
+def test_check_rows_ask_each_checked_criterion_of_both_responses(tmp_path: Path) -> None:
+    from rubric_arm.checklist import CHECK_ANSWERS
+    from rubric_arm.trainer.loop import RubricARMTrainer, TokenizerView, _prompt_context
+
+    cfg = load_config(TINY, {"output_dir": str(tmp_path), "eval": {"aggregation": "explicit"}})
+    trainer = RubricARMTrainer(cfg, progress=False)
+    model, tok = trainer._load(trainer.base_models()["judge"])
+    view = TokenizerView(tok, _prompt_context(model, cfg.grpo.judge))
+    rubric = "1. Mentions green. [Hard Rule]\n2. Is brief. [Hard Rule]\n3. Is kind. [Principle]"
+    gen = ScriptedEngine("generator", rubric=rubric)
+    pairs = synthetic.make_pairs(3, 0)
+    pairs[2].label = None
+    pairs[0].response_a += " filler" * 400
+    rubrics = RubricARM(gen, gen, cache=False).rubrics([p.prompt for p in pairs])
+    rows, skipped = trainer.check_rows(pairs, rubrics, view)
+    assert skipped == 1 and len(rows) == 2 * 2 * 2  # 2 pairs x 2 responses x 2 hard rules
+    for pair, chunk in ((pairs[0], rows[:4]), (pairs[1], rows[4:])):
+        want = ["Meets" if side == pair.label else "Fails" for side in "AABB"]
+        assert [r["target"] for r in chunk] == want
+        assert "Mentions green." in chunk[0]["prompt"] and "Is brief." in chunk[1]["prompt"]
+        assert all(" or ".join(CHECK_ANSWERS) in r["prompt"] for r in chunk)
+    assert all(len(tok(r["prompt"])["input_ids"]) <= cfg.grpo.judge.max_prompt_tokens for r in rows)
 
 
 def test_generator_reward_batches_one_greedy_judge_call() -> None:
@@ -407,8 +455,12 @@ def test_generator_reward_and_judge_phase_rubrics_decode_as_at_evaluation(tmp_pa
         trainer = RubricARMTrainer(cfg, progress=False)
         for arm in (trainer._eval_arm(gen), trainer._eval_arm(gen, cache=False)):
             assert (arm.decoding, arm.max_rubric_items) == (decoding, 2)
+            assert arm.aggregation == "implicit"
         reward_arm = trainer._eval_arm(gen)
         assert reward_arm.judge_sampling.temperature == 0.0
+    # an explicitly aggregating judge rewards the generator through its checks, as at evaluation
+    cfg = load_config(TINY, {"output_dir": str(tmp_path), "eval": {"aggregation": "explicit"}})
+    assert RubricARMTrainer(cfg, progress=False)._eval_arm(gen).aggregation == "explicit"
 
 
 # ---- runs ------------------------------------------------------------------------------------
@@ -470,6 +522,8 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> Non
         (["--order", "generator_first", "--cycles", "1"], ["cycle1-generator", "cycle1-judge"]),
         (["--schedule", "joint", "--cycles", "1"], ["cycle1-joint"]),
         (["--rubric_cache", "false", "--format_reward", "false", "--cycles", "1"], ["cycle1-judge", "cycle1-generator"]),
+        (["--eval.aggregation", "explicit", "--grpo.judge.rollout_decoding", "constrained", "--cycles", "1"], ["cycle1-judge", "cycle1-generator"]),
+        (["--eval.aggregation", "explicit", "--schedule", "joint", "--cycles", "1"], ["cycle1-joint"]),
     ],
 )  # fmt: skip
 def test_ablation_switches_run(tmp_path: Path, switches: list[str], expect: list[str]) -> None:
@@ -484,6 +538,12 @@ def test_ablation_switches_run(tmp_path: Path, switches: list[str], expect: list
         assert len(RubricCache(tmp_path / "abl" / "rubric_cache.sqlite")) == 0
     if "joint" in switches:
         assert (tmp_path / "abl" / "models" / "cycle1-joint-judge" / "config.json").is_file()
+    if "constrained" in switches:  # one sampled check per prompt, inside the check grammar
+        lines = (tmp_path / "abl" / "metrics.jsonl").read_text().splitlines()
+        steps = [m for m in map(json.loads, lines) if m.get("phase") == "cycle1-judge"]
+        steps = [m for m in steps if "step" in m]
+        assert steps and all(m["completions/clipped_ratio"] == 0.0 for m in steps)
+        assert all(0.0 <= m["judge/meets_share"] <= 1.0 for m in steps)
 
 
 def test_trainable_layers_and_cpu_bf16_train_only_the_top_layers(tmp_path: Path) -> None:

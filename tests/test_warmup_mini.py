@@ -390,6 +390,9 @@ def test_rule_rows_add_one_check_per_instruction_and_response_with_the_verifiers
     )
     assert data.sft_judgments[: len(plain.sft_judgments)] == plain.sft_judgments
     rules = data.sft_judgments[len(plain.sft_judgments) :]
+    checks_only = ["--data.sft_rule_rows", "pairs", "--data.sft_judge_trajectories", "false"]
+    only = load_train_data(load_config(mini, parse_overrides([*base, *checks_only])))
+    assert only.sft_judgments == rules and only.sft_rubrics == data.sft_rubrics
     pairs = [p for p in load_mini("train") if p.id in {r["id"] for r in plain.sft_judgments}]
     expected = {
         (req, text): ("Meets" if ok else "Fails")

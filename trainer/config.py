@@ -54,6 +54,10 @@ class DataConfig:
     # With sft_rule_rows "edits": at most this many edit rows per IFEval instruction (19), as
     # many meeting it as failing it.
     sft_edit_rows: int = 30
+    # mini only: keep the written warm-up judgments in the judge's SFT. false leaves only the
+    # compliance-check rows (needs sft_rule_rows), the one thing explicit aggregation asks of the
+    # judge; the 320 long trajectories are most of the warm-up's tokens.
+    sft_judge_trajectories: bool = True
     keywords: int = 8  # synthetic task only
     words: int = 2  # synthetic task only
     judge_column: str | None = None  # OpenRubric-v2's judge-trajectory column (name undocumented)
@@ -262,6 +266,20 @@ class TrainConfig:
             raise InputError(
                 f"data.sft_edit_rows must be >= 2 (half meet, half fail), got "
                 f"{self.data.sft_edit_rows}"
+            )
+        if (
+            self.eval.aggregation == "explicit"
+            and not self.rubric_cache
+            and self.schedule != "joint"
+        ):
+            raise InputError(
+                "eval.aggregation explicit rolls the judge out on single checks of cached rubrics: "
+                "set rubric_cache true"
+            )
+        if not self.data.sft_judge_trajectories and self.data.sft_rule_rows == "none":
+            raise InputError(
+                "data.sft_judge_trajectories false leaves the judge no warm-up rows: set "
+                "data.sft_rule_rows too"
             )
         for name in ("sft_both_orders", "sft_verdict_rows", "sft_rule_rows"):
             if getattr(self.data, name) not in (False, "none") and self.data.source != "mini":

@@ -61,6 +61,8 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
         if d.sft_verdict_rows != "none":
             verdicts = [verdict_row(r) for r in judgments]
             judgments = verdicts if d.sft_verdict_rows == "only" else judgments + verdicts
+        if not d.sft_judge_trajectories:
+            judgments = []
         if d.sft_rule_rows != "none":
             judgments = judgments + _rule_check_rows(
                 d.sft_rule_rows, sft_pairs, d.path, cfg.seed, d.sft_edit_rows

@@ -24,6 +24,7 @@ import torch
 from datasets import Dataset
 
 from rubric_arm.cache import RubricCache
+from rubric_arm.checklist import CHECK_CONSTRAINT, check_chat, check_target, checked_criteria
 from rubric_arm.data.runfiles import RunLock
 from rubric_arm.engines.hf_tokens import HFTokenizerEngine
 from rubric_arm.engines.transformers_engine import prefer_gqa_attention
@@ -35,7 +36,7 @@ from rubric_arm.trainer.config import GRPOPhaseConfig, TrainConfig
 from rubric_arm.trainer.data import TrainData, cycle_slices, load_train_data
 from rubric_arm.trainer.diagnostics import GradientProbe
 from rubric_arm.trainer.phases import Phase, run_grpo, run_sft, sft_dataset
-from rubric_arm.trainer.rewards import GeneratorReward, JudgeReward
+from rubric_arm.trainer.rewards import CheckReward, GeneratorReward, JudgeReward
 from rubric_arm.trainer.rollouts import EngineRollouts
 from rubric_arm.types import Constraint, PreferencePair, SamplingParams, as_shown, prompt_text
 
@@ -269,17 +270,44 @@ class RubricARMTrainer:
             )
         return rows, skipped
 
+    def check_rows(
+        self, pairs: list[PreferencePair], rubrics: list[Any], view: HFTokenizerEngine
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Check-phase prompts of an explicitly aggregating judge: one per (checked criterion,
+        response) of each labelled pair, with the answer that favours the labelled winner
+        (`checklist.check_target`); and how many pairs gave none (no label, no criterion)."""
+        g = self.cfg.grpo.judge
+        budget = max(64, g.max_prompt_tokens - 128)
+        rows, skipped = [], 0
+        for pair, rr in zip(pairs, rubrics, strict=True):
+            criteria = checked_criteria(rr.rubric) if rr.status == "ok" else []
+            if not criteria or pair.label is None:
+                skipped += 1
+                continue
+            for side, response in (("A", pair.response_a), ("B", pair.response_b)):
+                text = view.truncate(response, budget)
+                for c in criteria:
+                    rows.append(
+                        {
+                            "prompt": view.render(check_chat(c.text, text)),
+                            "target": check_target(side, pair.label),
+                        }
+                    )
+        return rows, skipped
+
     def _eval_arm(self, engine: Any, *, cache: RubricCache | bool = False) -> RubricARM:
-        """`engine` in both roles under the decoding and rubric item limit of evaluation
-        (`eval.decoding`, `eval.max_rubric_items`): the frozen judge behind the generator's
-        reward judges as it will be used, and the judge phase's sampled rubrics are shaped like
-        those it is tested with (there only the generator runs; `judge_rows` renders prompts)."""
+        """`engine` in both roles under the decoding, rubric item limit and aggregation of
+        evaluation (`eval.decoding`, `eval.max_rubric_items`, `eval.aggregation`): the frozen
+        judge behind the generator's reward judges as it will be used, and the judge phase's
+        sampled rubrics are shaped like those it is tested with (there only the generator runs;
+        `judge_rows` and `check_rows` render prompts)."""
         return self._arm(
             engine,
             engine,
             cache=cache,
             decoding=self.cfg.eval.decoding,
             max_rubric_items=self.cfg.eval.max_rubric_items,
+            aggregation=self.cfg.eval.aggregation,
         )
 
     def _arm(
@@ -290,6 +318,7 @@ class RubricARMTrainer:
         cache: RubricCache | bool = False,
         decoding: str = "free",
         max_rubric_items: int = 8,
+        aggregation: str = "implicit",
     ) -> RubricARM:
         cfg = self.cfg
         return RubricARM(
@@ -308,6 +337,7 @@ class RubricARMTrainer:
             cache=cache,
             decoding=decoding,  # type: ignore[arg-type]
             max_rubric_items=max_rubric_items,
+            aggregation=aggregation,
         )
 
     def generator_rows(
@@ -341,6 +371,8 @@ class RubricARMTrainer:
         gen_engine = self._engine(paths["generator"])
         constrained = cfg.grpo.judge.rollout_decoding == "constrained"
         grammars: dict[str, Constraint | None] | None = {} if constrained else None
+        # an explicitly aggregating judge is rolled out on what it is used for: single checks
+        checks = cfg.eval.aggregation == "explicit"
         arm = self._eval_arm(gen_engine, cache=self.cache)
         arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(cfg.seed, "rubrics", cycle))
         if cfg.rubric_cache:
@@ -351,24 +383,26 @@ class RubricARMTrainer:
             self.state_.wait_for_everyone()
             if not self.state_.is_main_process:
                 rubrics = arm.rubrics(prompts, desc=f"{phase.name}: rubrics")
-            rows, skipped = self.judge_rows(
-                pairs, rubrics, view, seed=phase.seed, grammars=grammars
-            )
+            if checks:
+                rows, skipped = self.check_rows(pairs, rubrics, view)
+            else:
+                rows, skipped = self.judge_rows(
+                    pairs, rubrics, view, seed=phase.seed, grammars=grammars
+                )
             self._log_event(phase, rubrics_cached=sum(r.cached for r in rubrics), too_long=skipped)
             ds = Dataset.from_list(rows)
         else:
             ds = _fresh_rubric_dataset(self, pairs, gen_engine, view, phase, grammars)
         opt, sched = self._optimizer("judge", model)
-        rollouts = self._rollouts(
-            cfg.grpo.judge,
-            paths["judge"],
-            model,
-            phase,
-            grammars.get if grammars is not None else None,
-        )
+        if checks:
+            constraint_for = (lambda _prompt: CHECK_CONSTRAINT) if constrained else None
+        else:
+            constraint_for = grammars.get if grammars is not None else None
+        rollouts = self._rollouts(cfg.grpo.judge, paths["judge"], model, phase, constraint_for)
+        reward = CheckReward() if checks else JudgeReward(cfg.format_reward)
         out = run_grpo(
-            model, tok, ds, JudgeReward(cfg.format_reward), cfg.grpo.judge, cfg.hardware, phase,
-            (opt, sched), GradientProbe(model, seed=cfg.seed), rollout_func=rollouts,
+            model, tok, ds, reward, cfg.grpo.judge, cfg.hardware, phase, (opt, sched),
+            GradientProbe(model, seed=cfg.seed), rollout_func=rollouts,
         )  # fmt: skip
         self._rollout_event(phase, rollouts)
         self._save_optimizer("judge", opt)
@@ -471,11 +505,16 @@ class RubricARMTrainer:
             arm = self._eval_arm(gen_engine)
             arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(phase.seed, step))
             rubrics = arm.rubrics([p.prompt for p in chunk], desc="fresh rubrics")
-            rows, _ = self.judge_rows(chunk, rubrics, views["judge"], seed=phase.seed + step)
+            if cfg.eval.aggregation == "explicit":
+                rows, _ = self.check_rows(chunk, rubrics, views["judge"])
+                j_reward: Any = CheckReward()
+            else:
+                rows, _ = self.judge_rows(chunk, rubrics, views["judge"], seed=phase.seed + step)
+                j_reward = JudgeReward(cfg.format_reward)
             outs["judge"] = run_grpo(
-                models["judge"][0], models["judge"][1], Dataset.from_list(rows),
-                JudgeReward(cfg.format_reward), j_cfg, cfg.hardware, sub["judge"], opts["judge"],
-                probes["judge"], max_steps=1, step_offset=step,
+                models["judge"][0], models["judge"][1], Dataset.from_list(rows), j_reward, j_cfg,
+                cfg.hardware, sub["judge"], opts["judge"], probes["judge"], max_steps=1,
+                step_offset=step,
             )  # fmt: skip
         for r in ROLES:
             self._save_optimizer(r, opts[r][0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rubric_arm.checklist import check_reward
 from rubric_arm.policy_reward import completion_text
 from rubric_arm.rewards import generator_reward, judge_reward, r_acc, r_fmt
 from rubric_arm.rubric import parse_rubric
@@ -43,6 +44,31 @@ class JudgeReward:
             log_metric("judge/accuracy", acc / n)
             log_metric("judge/format_pass", fmt / n)
             log_metric("judge/parse_failures", unparsed / n)
+        return rewards
+
+
+class CheckReward:
+    """R_acc of an explicitly aggregating judge, one sampled check at a time: 1 when the answer
+    ("Meets" / "Fails") is the one that moves the pair's margin toward the labelled winner
+    (`checklist.check_target`). The check grammar fixes the form, so there is no R_fmt."""
+
+    __name__ = "check_reward"
+
+    def __call__(
+        self,
+        prompts: list[Any],
+        completions: list[Any],
+        target: list[str],
+        log_metric: Any = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        rewards = [
+            check_reward(completion_text(c), t) for c, t in zip(completions, target, strict=True)
+        ]
+        if log_metric is not None and rewards:
+            log_metric("judge/accuracy", sum(rewards) / len(rewards))
+            meets = sum(completion_text(c).strip().startswith("Meets") for c in completions)
+            log_metric("judge/meets_share", meets / len(rewards))
         return rewards
 
 
