@@ -11,6 +11,11 @@ with the constraints its verifier tests (worded as in the warm-up rubrics,
 - distinct: distinct hard-rule texts over all prompts (a collapsed generator writes one);
 - generic: share of generated hard rules that name no constraint of their prompt.
 
+With `--runs`, a second table asks how good the judge's check is where the rubric gives it
+something to check: over constraints that split a pair (one response passes the verifier, the
+other fails) and that a checked hard rule names, the share where that rule's P(Meets) favours the
+passing response (read from the records' explicit-aggregation summaries).
+
     python -m rubric_arm.reproduce.rubric_coverage --runs runs/eval/mini/trained   # eval records
     python -m rubric_arm.reproduce.rubric_coverage --generator runs/.../sft-generator [--limit 40]
 """
@@ -24,11 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rubric_arm.checklist import checked_criteria, parse_summary
 from rubric_arm.data.mini import load_mini
 from rubric_arm.harness.report import wilson_interval
 from rubric_arm.pipeline import RubricARM, prompt_key
 from rubric_arm.rubric import parse_rubric
-from rubric_arm.trainer.warmup_mini import rubric_items
+from rubric_arm.trainer.warmup_mini import rubric_items, rule_outcomes
 from rubric_arm.types import PreferencePair
 
 _STOP = frozenset({
@@ -87,6 +93,65 @@ def summarize(rows: Sequence[PromptCoverage]) -> dict[str, object]:
         "distinct_rules": len({t for r in rows for t in r.hard_rules}),
         "no_hard_rule": sum(not r.hard_rules for r in rows),
     }
+
+
+@dataclass(frozen=True)
+class NamedCheck:
+    """One held-out constraint that splits its pair (one response passes the verifier, the other
+    fails) and that a checked hard rule names: did the check favour the passing response?"""
+
+    pair_id: str
+    family: str
+    credit: float  # 1 the passing response got the higher P(Meets), 0.5 a tie, 0 the other
+
+
+def named_checks(run: Path, recall: float) -> list[NamedCheck]:
+    """The judge's explicit checks (`checklist.ChecklistScore.summary` in each record) on the
+    hard rules that name a splitting constraint: the check quality behind the covered pairs."""
+    pairs = {p.id: p for p in load_mini("heldout") if p.metadata.get("instruction_id_list")}
+    out = []
+    with (run / "records.jsonl").open() as f:
+        for line in f:
+            rec = json.loads(line)
+            pair = pairs.get(rec["id"])
+            score = parse_summary(rec["judgments"][0]["text"]) if rec.get("judgments") else None
+            if pair is None or score is None or not rec.get("rubric"):
+                continue
+            checked = checked_criteria(parse_rubric(rec["rubric"]["text"]))
+            if len(checked) != len(score.meets_a):
+                continue  # the record's rubric was cut differently: nothing to align
+            ids = [str(i) for i in pair.metadata["instruction_id_list"]]
+            for k, (requirement, a_ok, b_ok) in enumerate(rule_outcomes(pair)):
+                if a_ok is None or b_ok is None or a_ok == b_ok:
+                    continue
+                named = [
+                    j
+                    for j, c in enumerate(checked)
+                    if c.kind == "hard_rule" and names_constraint(c.text, requirement, recall)
+                ]
+                if named:
+                    a, b = score.meets_a[named[0]], score.meets_b[named[0]]
+                    credit = 0.5 if a == b else float((a > b) == a_ok)
+                    out.append(NamedCheck(pair.id, ids[k].split(":")[0], credit))
+    return out
+
+
+def render_checks(label: str, checks: Sequence[NamedCheck]) -> str:
+    """One Markdown row: the share of named, splitting constraints the check got right."""
+    if not checks:
+        return f"| {label} | 0 | - |"
+    right = sum(c.credit for c in checks)
+    low, high = wilson_interval(right, len(checks))
+    return (
+        f"| {label} | {len(checks)} | {100 * right / len(checks):.1f} "
+        f"[{100 * low:.1f}, {100 * high:.1f}] |"
+    )
+
+
+CHECK_HEADER = (
+    "| judge checks | named splitting constraints | passing response favoured [95% CI] |\n"
+    "|---|---:|---|"
+)
 
 
 def _if_prompts(limit: int | None) -> list[PreferencePair]:
@@ -161,6 +226,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         for subset in sorted({r.subset for r in rows}):
             part = [r for r in rows if r.subset == subset]
             lines.append(render(f"{label}: {subset}", summarize(part)))
+    if args.runs:
+        lines += ["", CHECK_HEADER]
+        for run in args.runs:
+            checks = named_checks(Path(run), args.recall)
+            lines.append(render_checks(run, checks))
+            for family in sorted({c.family for c in checks}):
+                part = [c for c in checks if c.family == family]
+                lines.append(render_checks(f"{run}: {family}", part))
     print("\n".join(lines))
 
 

@@ -12,6 +12,7 @@ explicitly; the check is position-free, and costs one forward pass per (criterio
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -91,6 +92,18 @@ class ChecklistScore:
             for k, (a, b) in enumerate(zip(self.meets_a, self.meets_b, strict=True))
         )
         return f"explicit checklist P(Meets): {cells}; margin {self.margin:+.4f}"
+
+
+_SUMMARY_CELL = re.compile(r"(\d+): A ([0-9.]+) / B ([0-9.]+)")
+
+
+def parse_summary(text: str) -> ChecklistScore | None:
+    """The P(Meets) values back from a `ChecklistScore.summary` line (rounded to 2 decimals);
+    None when `text` is not one."""
+    if not text.startswith("explicit checklist P(Meets):"):
+        return None
+    cells = _SUMMARY_CELL.findall(text)
+    return ChecklistScore(tuple(float(a) for _, a, _ in cells), tuple(float(b) for *_, b in cells))
 
 
 def score_pairs(probs: Sequence[dict[str, float]], counts: Sequence[int]) -> list[ChecklistScore]:

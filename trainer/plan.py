@@ -147,8 +147,14 @@ def build_plan(cfg: TrainConfig) -> dict[str, Any]:
             continue
         roles = ("generator", "judge") if role == "both" else (role,)
         for r in roles:
-            info = grpo_steps(per_slice, getattr(cfg.grpo, r), procs)
-            phases.append({"phase": name, "role": r, "examples": per_slice, **info})
+            # an explicitly aggregating judge's prompts are checks, 2 per hard rule of each pair:
+            # its steps are planned for the most rules a rubric may have
+            checks = r == "judge" and cfg.eval.aggregation == "explicit"
+            n = per_slice * 2 * cfg.eval.max_rubric_items if checks else per_slice
+            info = grpo_steps(n, getattr(cfg.grpo, r), procs)
+            phases.append(
+                {"phase": name, "role": r, "examples": per_slice, "checks": checks, **info}
+            )
     return {
         "name": cfg.name,
         "run_dir": str(cfg.run_dir),
@@ -197,9 +203,11 @@ def format_plan(plan: dict[str, Any]) -> str:
     lines.append("phases:")
     for ph in plan["phases"]:
         if "completions_per_step" in ph:
+            unit = "checks" if ph.get("checks") else "prompts"
             lines.append(
-                f"  {ph['phase']:<22} {ph['role']:<9} {ph['examples']:>6} prompts  "
-                f"{ph['prompts_per_step']} prompts x G = {ph['completions_per_step']} completions/step  "
+                f"  {ph['phase']:<22} {ph['role']:<9} {ph['examples']:>6} "
+                f"{'pairs' if ph.get('checks') else 'prompts'}  "
+                f"{ph['prompts_per_step']} {unit} x G = {ph['completions_per_step']} completions/step  "
                 f"{ph['steps']} steps"
             )
         else:
