@@ -1,5 +1,6 @@
 """`rubric-arm bench rollouts`: seconds per judge GRPO step with engine rollouts vs TRL's own
-generation, on the mini recipe's judge phase (same model, prompts, rubrics seed and steps).
+generation, on the mini recipe's judge phase with written judgments (the paper's judge; same
+model, prompts, rubrics seed and steps).
 
 Each variant trains the first judge phase of `configs/mini.yaml` from the untrained model (no
 SFT, so every variant starts from the same weights) for `steps` optimiser steps, then stops.
@@ -19,10 +20,17 @@ from rubric_arm.errors import RubricArmError
 from rubric_arm.reproduce.regression import REPO
 
 ROOT = REPO / "runs" / "bench-rollouts"
+# The paper's judge phase: written judgments of up to 384 tokens, 8 completions (2 prompts) a
+# step. The mini recipe itself now rolls its explicitly aggregating judge out on single checks.
+WRITTEN = [
+    "--eval.aggregation", "implicit", "--grpo.judge.max_completion_length", "384",
+    "--grpo.judge.per_device_train_batch_size", "2", "--grpo.judge.gradient_accumulation_steps", "4",
+]  # fmt: skip
 VARIANTS = {
-    "trl": ["--grpo.judge.rollouts", "trl"],
-    "engine": ["--grpo.judge.rollouts", "engine"],
+    "trl": [*WRITTEN, "--grpo.judge.rollouts", "trl"],
+    "engine": [*WRITTEN, "--grpo.judge.rollouts", "engine"],
     "engine-constrained": [
+        *WRITTEN,
         "--grpo.judge.rollouts",
         "engine",
         "--grpo.judge.rollout_decoding",

@@ -329,7 +329,8 @@ def test_both_orders_setting_doubles_the_judge_rows_with_each_verdict_once() -> 
 
     configs = Path(__file__).resolve().parent.parent / "configs"
     mini = configs / "mini.yaml"
-    switch = ["--data.sft_size", "20", "--data.sft_rule_rows", "none", "--data.sft_both_orders"]
+    switch = ["--data.sft_size", "20", "--data.sft_judge_trajectories", "true"]
+    switch += ["--data.sft_rule_rows", "none", "--data.sft_both_orders"]
     once = load_train_data(load_config(mini, parse_overrides([*switch, "false"])))
     both = load_train_data(load_config(mini, parse_overrides([*switch, "true"])))
     assert len(both.sft_judgments) == 2 * len(once.sft_judgments) == 40
@@ -349,7 +350,7 @@ def test_verdict_rows_hold_the_letter_alone_after_the_rest_of_the_trajectory() -
 
     mini = Path(__file__).resolve().parent.parent / "configs" / "mini.yaml"
     base = ["--data.sft_size", "12", "--data.sft_both_orders", "false"]
-    base += ["--data.sft_rule_rows", "none"]
+    base += ["--data.sft_rule_rows", "none", "--data.sft_judge_trajectories", "true"]
     plain = load_train_data(load_config(mini, parse_overrides(base))).sft_judgments
     add = load_train_data(
         load_config(mini, parse_overrides([*base, "--data.sft_verdict_rows", "add"]))
@@ -381,7 +382,7 @@ def test_rule_rows_add_one_check_per_instruction_and_response_with_the_verifiers
     from rubric_arm.trainer.warmup_mini import rule_outcomes
 
     mini = Path(__file__).resolve().parent.parent / "configs" / "mini.yaml"
-    base = ["--data.sft_size", "12"]
+    base = ["--data.sft_size", "12", "--data.sft_judge_trajectories", "true"]
     plain = load_train_data(
         load_config(mini, parse_overrides([*base, "--data.sft_rule_rows", "none"]))
     )
@@ -391,7 +392,9 @@ def test_rule_rows_add_one_check_per_instruction_and_response_with_the_verifiers
     assert data.sft_judgments[: len(plain.sft_judgments)] == plain.sft_judgments
     rules = data.sft_judgments[len(plain.sft_judgments) :]
     checks_only = ["--data.sft_rule_rows", "pairs", "--data.sft_judge_trajectories", "false"]
-    only = load_train_data(load_config(mini, parse_overrides([*base, *checks_only])))
+    only = load_train_data(
+        load_config(mini, parse_overrides(["--data.sft_size", "12", *checks_only]))
+    )
     assert only.sft_judgments == rules and only.sft_rubrics == data.sft_rubrics
     pairs = [p for p in load_mini("train") if p.id in {r["id"] for r in plain.sft_judgments}]
     expected = {

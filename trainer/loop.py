@@ -2,7 +2,8 @@
 
 Alternating schedule, per cycle on its own slice: (a) one rubric per example sampled from the
 frozen generator and cached; (b) judge GRPO on those rubrics (R_acc + R_fmt, order shuffled with
-a seed); (c) generator GRPO rewarded by one greedy rollout of the just-updated, frozen judge
+a seed; with `eval.aggregation: explicit` single Meets / Fails checks, R_acc of each); (c)
+generator GRPO rewarded by one greedy rollout of the just-updated, frozen judge
 (`order: generator_first` swaps b and c). Joint schedule: both models step in turn on every
 batch, with fresh uncached rubrics from the current generator and rewards from the current judge.
 

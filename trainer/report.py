@@ -181,7 +181,7 @@ def plot_rewards(summaries: list[dict[str, Any]], path: Path) -> None:
             x += len(s["rewards"])
         ax.set_title(f"{role} GRPO reward per step")
         ax.set_xlabel("optimizer step (phases in order)")
-        ax.set_ylabel("mean reward" + (" (R_acc + R_fmt)" if role == "judge" else " (R_r)"))
+        ax.set_ylabel("mean reward" + (" (judge R_j)" if role == "judge" else " (R_r)"))
         if ax.lines:
             ax.legend(fontsize=7)
     fig.tight_layout()
@@ -218,7 +218,9 @@ def training_section(run_dir: Path, figure: Path | None = None) -> str:
     lines += [
         "",
         "Reward: the phase's mean reward per optimizer step (judge: R_acc + R_fmt, on sampled "
-        "rollouts; generator: R_r from one greedy judgment of the frozen judge). Groups with "
+        "rollouts; a judge trained for explicit aggregation: R_acc of single sampled checks, "
+        "so about 0.5 is chance; generator: R_r from one greedy judgment of the frozen judge). "
+        "Groups with "
         "reward spread: the share of a step's prompt groups whose rewards are not all equal "
         "(GRPO's advantage is zero for the others); rollout accuracy and parse failures are "
         "the judge's on its own rollouts (generator phases: the frozen judge's parse failures).",
