@@ -296,6 +296,22 @@ class RubricARMTrainer:
                     )
         return rows, skipped
 
+    def _judge_task(
+        self,
+        pairs: list[PreferencePair],
+        rubrics: list[Any],
+        view: HFTokenizerEngine,
+        seed: int,
+        grammars: dict[str, Constraint | None] | None = None,
+    ) -> tuple[list[dict[str, Any]], int, Any]:
+        """A judge phase's rows, pairs left out and reward: single checks under explicit
+        aggregation (`check_rows`, CheckReward), else written judgments (`judge_rows`)."""
+        if self.cfg.eval.aggregation == "explicit":
+            rows, skipped = self.check_rows(pairs, rubrics, view)
+            return rows, skipped, CheckReward()
+        rows, skipped = self.judge_rows(pairs, rubrics, view, seed=seed, grammars=grammars)
+        return rows, skipped, JudgeReward(self.cfg.format_reward)
+
     def _eval_arm(self, engine: Any, *, cache: RubricCache | bool = False) -> RubricARM:
         """`engine` in both roles under the decoding, rubric item limit and aggregation of
         evaluation (`eval.decoding`, `eval.max_rubric_items`, `eval.aggregation`): the frozen
@@ -384,12 +400,7 @@ class RubricARMTrainer:
             self.state_.wait_for_everyone()
             if not self.state_.is_main_process:
                 rubrics = arm.rubrics(prompts, desc=f"{phase.name}: rubrics")
-            if checks:
-                rows, skipped = self.check_rows(pairs, rubrics, view)
-            else:
-                rows, skipped = self.judge_rows(
-                    pairs, rubrics, view, seed=phase.seed, grammars=grammars
-                )
+            rows, skipped, reward = self._judge_task(pairs, rubrics, view, phase.seed, grammars)
             self._log_event(phase, rubrics_cached=sum(r.cached for r in rubrics), too_long=skipped)
             ds = Dataset.from_list(rows)
         else:
@@ -400,7 +411,8 @@ class RubricARMTrainer:
         else:
             constraint_for = grammars.get if grammars is not None else None
         rollouts = self._rollouts(cfg.grpo.judge, paths["judge"], model, phase, constraint_for)
-        reward = CheckReward() if checks else JudgeReward(cfg.format_reward)
+        if not cfg.rubric_cache:
+            reward = JudgeReward(cfg.format_reward)  # explicit aggregation needs the cache
         out = run_grpo(
             model, tok, ds, reward, cfg.grpo.judge, cfg.hardware, phase, (opt, sched),
             GradientProbe(model, seed=cfg.seed), rollout_func=rollouts,
@@ -506,12 +518,7 @@ class RubricARMTrainer:
             arm = self._eval_arm(gen_engine)
             arm.rubric_sampling = _seeded(arm.rubric_sampling, stable_hash(phase.seed, step))
             rubrics = arm.rubrics([p.prompt for p in chunk], desc="fresh rubrics")
-            if cfg.eval.aggregation == "explicit":
-                rows, _ = self.check_rows(chunk, rubrics, views["judge"])
-                j_reward: Any = CheckReward()
-            else:
-                rows, _ = self.judge_rows(chunk, rubrics, views["judge"], seed=phase.seed + step)
-                j_reward = JudgeReward(cfg.format_reward)
+            rows, _, j_reward = self._judge_task(chunk, rubrics, views["judge"], phase.seed + step)
             outs["judge"] = run_grpo(
                 models["judge"][0], models["judge"][1], Dataset.from_list(rows), j_reward, j_cfg,
                 cfg.hardware, sub["judge"], opts["judge"], probes["judge"], max_steps=1,

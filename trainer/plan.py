@@ -203,10 +203,9 @@ def format_plan(plan: dict[str, Any]) -> str:
     lines.append("phases:")
     for ph in plan["phases"]:
         if "completions_per_step" in ph:
-            unit = "checks" if ph.get("checks") else "prompts"
+            examples, unit = ("pairs", "checks") if ph.get("checks") else ("prompts", "prompts")
             lines.append(
-                f"  {ph['phase']:<22} {ph['role']:<9} {ph['examples']:>6} "
-                f"{'pairs' if ph.get('checks') else 'prompts'}  "
+                f"  {ph['phase']:<22} {ph['role']:<9} {ph['examples']:>6} {examples}  "
                 f"{ph['prompts_per_step']} {unit} x G = {ph['completions_per_step']} completions/step  "
                 f"{ph['steps']} steps"
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rubric_arm.checklist import check_reward
+from rubric_arm.checklist import CHECK_ANSWERS, check_reward
 from rubric_arm.policy_reward import completion_text
 from rubric_arm.rewards import generator_reward, judge_reward, r_acc, r_fmt
 from rubric_arm.rubric import parse_rubric
@@ -62,12 +62,11 @@ class CheckReward:
         log_metric: Any = None,
         **kwargs: Any,
     ) -> list[float]:
-        rewards = [
-            check_reward(completion_text(c), t) for c, t in zip(completions, target, strict=True)
-        ]
+        answers = [completion_text(c) for c in completions]
+        rewards = [check_reward(a, t) for a, t in zip(answers, target, strict=True)]
         if log_metric is not None and rewards:
             log_metric("judge/accuracy", sum(rewards) / len(rewards))
-            meets = sum(completion_text(c).strip().startswith("Meets") for c in completions)
+            meets = sum(check_reward(a, CHECK_ANSWERS[0]) for a in answers)
             log_metric("judge/meets_share", meets / len(rewards))
         return rewards
 
