@@ -59,6 +59,9 @@ class Table2Config:
     train_recipe: str = "configs/mini.yaml"
     train_overrides: dict[str, Any] = field(default_factory=dict)
     train_smoke: bool = False
+    # a run of train_recipe as it is (no train_overrides) to serve as the alternating variant,
+    # e.g. `make train-mini`'s runs/train/mini: finished phases are reused, missing ones trained
+    alternating_run: str = ""
     train_launcher: list[str] = field(default_factory=list)
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     released: dict[str, str] = field(default_factory=dict)
@@ -96,6 +99,11 @@ class Table2Config:
                 spec["metric"] = declared[col]
         if self.votes < 1:
             raise InputError("votes must be >= 1")
+        if self.alternating_run and self.train_overrides:
+            raise InputError(
+                "alternating_run reuses a run of train_recipe as it is; train_overrides would "
+                "make the variants a different recipe (drop one of the two)"
+            )
         return self
 
 
@@ -116,6 +124,8 @@ class Entry:
     paper_voting: str | None
     generator: str
     judge: str
+    run: str = ""
+    """The training run folder of a trained variant (its metrics.jsonl has the gradients)."""
 
 
 def _train_done(run_dir: Path) -> bool:
@@ -179,12 +189,14 @@ def plan(cfg: Table2Config, root: Path) -> tuple[list[Step], list[Entry]]:
     if cfg.train_smoke:
         base.append("--smoke")
     common = _overrides_argv(cfg.train_overrides)
-    main_run = train_root / "alternating"
+    main_run = Path(cfg.alternating_run) if cfg.alternating_run else train_root / "alternating"
     sft = {r: str(main_run / "models" / f"sft-{r}") for r in ("generator", "judge")}
     for key in cfg.variants:
         label, p1, p5, switches = VARIANTS[key]
-        run_dir = train_root / key
-        argv = [*base, "--name", key, *common]
+        run_dir = main_run if key == "alternating" else train_root / key
+        argv = [*base, "--name", run_dir.name, *common]
+        if key == "alternating" and cfg.alternating_run:
+            argv[argv.index("--output_dir") + 1] = str(run_dir.parent)
         if key != "alternating":
             argv += ["--sft.enabled", "false", "--generator.model", sft["generator"]]
             argv += ["--judge.model", sft["judge"], *_overrides_argv(switches)]
@@ -210,7 +222,9 @@ def plan(cfg: Table2Config, root: Path) -> tuple[list[Step], list[Entry]]:
                 )
             )
         final = _final_models(run_dir, key, cfg)
-        entries.append(Entry(key, label, p1, p5, final["generator"], final["judge"]))
+        entries.append(
+            Entry(key, label, p1, p5, final["generator"], final["judge"], run=str(run_dir))
+        )
     if cfg.released:
         entries.insert(
             0,
@@ -370,6 +384,46 @@ def collect(cfg: Table2Config, root: Path, entries: list[Entry]) -> list[dict[st
     return rows
 
 
+def paired_against_alternating(
+    cfg: Table2Config, root: Path, entries: list[Entry]
+) -> list[dict[str, Any]]:
+    """Per benchmark, each other row minus alternating on the pairs both judged: paired
+    bootstrap of the per-pair credit, resampling source prompts where a prompt has several."""
+    from rubric_arm.harness.report import load_run, paired_differences
+
+    out = []
+    for bench, data in benchmarks_of(cfg):
+        base = eval_dir(root, "alternating", bench, data)
+        if not _eval_done(base):
+            continue
+        alternating = load_run(base)
+        for e in entries:
+            other = eval_dir(root, e.key, bench, data)
+            if e.key == "alternating" or not _eval_done(other):
+                continue
+            for d in paired_differences([load_run(other), alternating]):
+                out.append({"entry": e.key, "label": e.label, "benchmark": bench, **d})
+    return out
+
+
+def gradient_rows(entries: list[Entry]) -> list[dict[str, Any]]:
+    """Per trained variant, cycle and model: the variance across optimizer steps of the
+    gradient's norm and of its fixed random projection (Theorem 5.5 compares the generator's
+    under joint and alternating updates)."""
+    from rubric_arm.trainer.report import gradient_variance
+
+    out = []
+    for e in entries:
+        log = Path(e.run) / "metrics.jsonl" if e.run else None
+        if log is None or not log.is_file():
+            continue
+        rows = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x]
+        for key, v in gradient_variance(rows).items():
+            cycle, role = key.split("/")
+            out.append({"entry": e.key, "label": e.label, "cycle": cycle, "role": role, **v})
+    return out
+
+
 def _fmt(cell: dict[str, Any] | None) -> str:
     if not cell:
         return "—"
@@ -431,6 +485,42 @@ def render_markdown(cfg: Table2Config, rows: list[dict[str, Any]], meta: dict[st
             f"| {c} ({COLUMN_TITLES[c]}) | {s['benchmark']} | {s['metric']} | "
             f"{s.get('data') or 'default source'}{'; ' + note if note else ''} |"
         )
+    if meta.get("paired"):
+        lines += [
+            "",
+            "## Against alternating (paired)",
+            "",
+            "Row minus alternating on every pair both judged (all the benchmark's pairs, not "
+            "only the columns above): paired bootstrap, resampling source prompts.",
+            "",
+            "| row | benchmark | pairs (prompts) | difference, points | 95% CI | p |",
+            "|---|---|---:|---:|---|---:|",
+        ]
+        for d in meta["paired"]:
+            size = f"{d['n']}" + (f" ({d['clusters']})" if "clusters" in d else "")
+            lines.append(
+                f"| {d['label']} | {d['benchmark']} | {size} | {100 * d['difference']:+.1f} | "
+                f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {d['p_value']:.3f} |"
+            )
+    if meta.get("gradients"):
+        lines += [
+            "",
+            "## Gradient variance (Theorem 5.5)",
+            "",
+            "Variance across one cycle's optimizer steps of the gradient's L2 norm and of a "
+            "fixed random projection of it (trainer/diagnostics.py), per variant, cycle and "
+            "model. The theorem predicts a lower generator variance under alternating than "
+            "under joint updates. A cycle has few steps: a diagnostic, not a test.",
+            "",
+            "| row | cycle | model | steps | var(norm) | var(projection) |",
+            "|---|---|---|---:|---:|---:|",
+        ]
+        for g in meta["gradients"]:
+            lines.append(
+                f"| {g['label']} | {g['cycle']} | {g['role']} | {g['steps']} | "
+                f"{_sci(g['norm_variance'])} | {_sci(g['projection_variance'])} |"
+            )
+        lines += ["", f"![gradient variance per cycle]({_gradient_png(cfg).name})"]
     lines += ["", "## Counts", "", "| row | n per column | parse failures per column |"]
     lines.append("|---|---|---|")
     for r in rows:
@@ -459,6 +549,43 @@ def render_markdown(cfg: Table2Config, rows: list[dict[str, Any]], meta: dict[st
         "",
     ]
     return "\n".join(lines)
+
+
+def _sci(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3g}"
+
+
+def _gradient_png(cfg: Table2Config) -> Path:
+    report = Path(cfg.report)
+    return report.with_name(report.stem + "-gradients.png")
+
+
+def render_gradient_png(rows: list[dict[str, Any]], path: Path) -> None:
+    """var(projection) per cycle, one panel per model, one line per variant (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    roles = sorted({g["role"] for g in rows})
+    fig, axes = plt.subplots(1, len(roles), figsize=(4.5 * len(roles), 3.4), squeeze=False)
+    for ax, role in zip(axes[0], roles, strict=True):
+        for label in dict.fromkeys(g["label"] for g in rows):
+            pts = [
+                (int(g["cycle"].removeprefix("cycle")), g["projection_variance"])
+                for g in rows
+                if g["label"] == label and g["role"] == role and g["projection_variance"]
+            ]
+            if pts:
+                ax.plot(*zip(*sorted(pts), strict=True), "o-", label=label)
+        ax.set_yscale("log")
+        ax.set_title(f"{role} gradient")
+        ax.set_xlabel("cycle")
+        ax.set_ylabel("variance of the projected gradient")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _diff(ours: dict[str, Any] | None, paper: float | None) -> str:
@@ -515,8 +642,13 @@ def write_report(cfg: Table2Config, root: Path, entries: list[Entry], how: list[
         "how": how,
         "timings": timings,
         "total_seconds": sum(t["seconds"] for t in timings.values()),
+        "paired": paired_against_alternating(cfg, root, entries),
+        "gradients": gradient_rows(entries),
     }
     payload = {"profile": cfg.profile, "config": cfg.__dict__, "rows": rows, **meta}
+    if meta["gradients"]:
+        Path(cfg.report).parent.mkdir(parents=True, exist_ok=True)
+        render_gradient_png(meta["gradients"], _gradient_png(cfg))
     return write_outputs(
         Path(cfg.report),
         render_markdown(cfg, rows, meta),
@@ -528,12 +660,22 @@ def write_report(cfg: Table2Config, root: Path, entries: list[Entry], how: list[
 def how_lines(cfg: Table2Config) -> list[str]:
     ja = ", ".join(f"{k}={v}" for k, v in cfg.judge_args.items())
     over = json.dumps(cfg.train_overrides) if cfg.train_overrides else "none"
+    main = cfg.alternating_run or f"{cfg.out}/train/alternating"
+    if cfg.judge_args.get("aggregation") == "explicit":
+        judging = (
+            "explicit aggregation: one P(Meets) check per hard rule and response, computed into "
+            "one position-free judgment per pair (votes do not apply)"
+        )
+    else:
+        judging = (
+            f"{cfg.votes} judge samples per pair with one rubric per prompt (greedy); "
+            "single-sample rows read vote 0 of the same runs"
+        )
     lines = [
         f"training recipe `{cfg.train_recipe}` with overrides {over}; variants "
-        f"{', '.join(cfg.variants)}; the ablations start Stage II from the alternating run's "
-        "SFT export (Stage I is identical across variants)",
-        f"judge settings: {ja}; {cfg.votes} judge samples per pair with one rubric per prompt "
-        "(greedy); single-sample rows read vote 0 of the same runs",
+        f"{', '.join(cfg.variants)}; the alternating run is `{main}`, the others start Stage II "
+        "from its SFT exports (Stage I is identical across variants)",
+        f"judge settings: {ja}; {judging}",
         f"position order seeded with seed {cfg.seed}"
         + (f"; first {cfg.limit} items" if cfg.limit else ""),
     ]

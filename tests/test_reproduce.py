@@ -11,6 +11,7 @@ import pytest
 from scripted_engine import ScriptedEngine, judge_output
 
 from rubric_arm.data.jsonl import read_results
+from rubric_arm.errors import InputError
 from rubric_arm.harness.judges import RubricARMJudge
 from rubric_arm.harness.runner import EvalConfig, run_eval
 from rubric_arm.pipeline import RubricARM
@@ -45,6 +46,9 @@ def mini_cfg(tmp_path: Path, **extra) -> t2.Table2Config:
         "report": str(tmp_path / "reports" / "t2.md"),
         "train_recipe": str(ROOT / "configs" / "mini.yaml"),
         "votes": 3,
+        "alternating_run": "",
+        "variants": ["alternating", "generator_first", "no_format_reward", "joint"],
+        "train_overrides": {"cycles": 1},
         **extra,
     }
     return load_config(
@@ -82,6 +86,25 @@ def test_plan_shares_the_sft_and_names_every_export(tmp_path: Path) -> None:
     assert not any(s.done() for s in steps)
 
 
+def test_an_existing_run_serves_as_the_alternating_variant(tmp_path: Path) -> None:
+    """alternating_run: the recipe's own run (make train-mini's) is resumed in place and the
+    ablations start from its SFT exports; overrides would make it another recipe."""
+    main = tmp_path / "train" / "mini"
+    cfg = mini_cfg(tmp_path, alternating_run=str(main), train_overrides={})
+    steps, entries = t2.plan(cfg, Path(cfg.out))
+    alt = next(s for s in steps if s.name == "train alternating")
+    assert alt.argv[alt.argv.index("--output_dir") + 1] == str(main.parent)
+    assert alt.argv[alt.argv.index("--name") + 1] == "mini"
+    gen_first = next(s for s in steps if s.name == "train generator_first")
+    assert str(main / "models" / "sft-judge") in gen_first.argv
+    by_key = {e.key: e for e in entries}
+    assert by_key["alternating"].judge == str(main / "models" / "cycle3-judge")
+    assert by_key["alternating"].run == str(main)
+    assert by_key["joint"].run == str(Path(cfg.out) / "train" / "joint")
+    with pytest.raises(InputError, match="alternating_run"):
+        mini_cfg(tmp_path, alternating_run=str(main))
+
+
 def test_report_reads_single_and_voting_rows_from_the_runs(tmp_path: Path) -> None:
     cfg = mini_cfg(tmp_path)
     root = Path(cfg.out)
@@ -94,6 +117,20 @@ def test_report_reads_single_and_voting_rows_from_the_runs(tmp_path: Path) -> No
     (root / "timings.json").write_text(
         json.dumps({"eval sft on mini": {"seconds": 12.0, "runs": 1}})
     )
+    grads = {"alternating": [1.0, 3.0], "joint": [1.0, 5.0, 9.0]}
+    for key, norms in grads.items():
+        run = Path(next(e.run for e in entries if e.key == key))
+        run.mkdir(parents=True)
+        rows = [
+            {
+                "phase": "cycle1-generator",
+                "role": "generator",
+                "grad/norm": x,
+                "grad/projection": -x,
+            }
+            for x in norms
+        ] + [{"phase": "sft-judge", "role": "judge", "grad/norm": 7.0, "grad/projection": 1.0}]
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     report = t2.write_report(cfg, root, entries, t2.how_lines(cfg))
     data = json.loads(report.with_suffix(".json").read_text())
     rows = {r["label"]: r for r in data["rows"]}
@@ -128,6 +165,23 @@ def test_report_reads_single_and_voting_rows_from_the_runs(tmp_path: Path) -> No
     assert "Columns this profile cannot fill: ChatH" in text
     assert "| **total** | **12** |" in text
     assert report.with_suffix(".png").stat().st_size > 1000
+    grad = {g["entry"]: g for g in data["gradients"]}
+    assert set(grad) == {"alternating", "joint"}
+    assert grad["joint"]["norm_variance"] == pytest.approx(16.0)
+    assert grad["alternating"]["projection_variance"] == pytest.approx(2.0)
+    assert "| joint (not in the paper) | cycle1 | generator | 3 | 16 |" in text
+    assert report.with_name("t2-gradients.png").stat().st_size > 1000
+
+    def credits(key):
+        recs = read_results(t2.eval_dir(root, key, "mini", None) / "records.jsonl")
+        return {r["id"]: credit(r["winner"], r["label"]) for r in recs}
+
+    paired = {d["entry"]: d for d in data["paired"]}
+    assert set(paired) == {"prompted", "sft", "generator_first", "no_format_reward", "joint"}
+    base, joint = credits("alternating"), credits("joint")
+    expect = sum(joint[i] - base[i] for i in base) / len(base)
+    assert paired["joint"]["difference"] == pytest.approx(expect)
+    assert paired["joint"]["n"] == len(base) and "## Against alternating (paired)" in text
     avg = arm["avg"]
     cells = [arm["cells"][c]["value"] for c in ("Chat", "PPE-IF", "IFBench")]
     assert avg["value"] == pytest.approx(sum(cells) / 3)

@@ -93,6 +93,10 @@ class SFTPhaseConfig:
     max_length: int = 3072
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = 0.05
+    # batch rows of similar length together (transformers' LengthGroupedSampler, shuffled in
+    # groups of 50 batches): on the mini judge's check rows, 52% of a random batch of 4 is real
+    # tokens, 90% of a grouped one (README, Performance, has the step times)
+    group_by_length: bool = True
 
 
 @dataclass

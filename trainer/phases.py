@@ -97,6 +97,17 @@ def _checkpointing_arg() -> str:
     return new if new in names else "gradient_checkpointing"
 
 
+def length_grouping_args(enabled: bool) -> dict[str, Any]:
+    """TrainingArguments that batch rows of similar length together (or not): recent
+    transformers call it `train_sampling_strategy`, older releases `group_by_length`."""
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length" if enabled else "random"}
+    return {"group_by_length": enabled}
+
+
 def score_labelled_positions_on_cpu() -> bool:
     """Make TRL's fused LM head score only the positions that carry a label on CPU, as it does on
     CUDA (True when TRL has the switch; idempotent).
@@ -160,20 +171,11 @@ def finish_phase(trainer: Any, phase: Phase, tokenizer: Any, diag: PhaseDiagnost
     return phase.export_dir
 
 
-def run_sft(
-    model: Any,
-    tokenizer: Any,
-    dataset: Dataset,
-    cfg: SFTPhaseConfig,
-    hw: HardwareConfig,
-    phase: Phase,
-) -> Path:
-    """Stage I for one model with TRL's SFTTrainer (its own optimizer and schedule); returns the
-    exported folder."""
-    from trl import SFTConfig, SFTTrainer
+def sft_args(cfg: SFTPhaseConfig, hw: HardwareConfig, phase: Phase) -> Any:
+    """TRL's SFTConfig for one warm-up phase: the loss on the completion only."""
+    from trl import SFTConfig
 
-    score_labelled_positions_on_cpu()
-    args = SFTConfig(
+    return SFTConfig(
         **common_args(hw, phase),
         max_steps=cfg.max_steps,
         num_train_epochs=cfg.num_train_epochs,
@@ -184,7 +186,24 @@ def run_sft(
         warmup_steps=cfg.warmup_ratio,
         max_length=cfg.max_length,
         completion_only_loss=True,
+        **length_grouping_args(cfg.group_by_length),
     )
+
+
+def run_sft(
+    model: Any,
+    tokenizer: Any,
+    dataset: Dataset,
+    cfg: SFTPhaseConfig,
+    hw: HardwareConfig,
+    phase: Phase,
+) -> Path:
+    """Stage I for one model with TRL's SFTTrainer (its own optimizer and schedule); returns the
+    exported folder."""
+    from trl import SFTTrainer
+
+    score_labelled_positions_on_cpu()
+    args = sft_args(cfg, hw, phase)
     diag = PhaseDiagnostics(
         phase.name, phase.role, phase.log_path, phase.tb_dir, None, is_main=_is_main()
     )
