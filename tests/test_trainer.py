@@ -108,6 +108,8 @@ def test_a_moved_run_folder_resumes_but_other_settings_clash(tmp_path: Path) -> 
             "single checks of cached rubrics",
         ),
         (["--data.sft_judge_trajectories", "false"], "leaves the judge no warm-up rows"),
+        (["--data.sft_generator_draws", "-1"], "sft_generator_draws must be >= 0"),
+        (["--data.sft_generator_draws", "4"], "draws on the mini suite"),
     ],
 )
 def test_bad_settings_name_the_field(overrides: list[str], message: str) -> None:

@@ -420,3 +420,24 @@ def test_rule_rows_add_one_check_per_instruction_and_response_with_the_verifiers
     ds = sft_dataset(rules[:1], load_template("judge"), "judge", lambda chat: chat[0]["content"])
     assert ds[0]["prompt"] == rules[0]["chat"][0]["content"]
     assert ds[0]["completion"] in ("Meets", "Fails")
+
+
+def test_drawn_generator_rows_use_train_questions_only_and_parse(train) -> None:
+    """data.sft_generator_draws: every drawn row is a train-split MT-Bench question with 1-3
+    checker-written constraints; its rubric parses into that many hard rules and the two IF
+    principles, and the same seed draws the same rows."""
+    rows = warmup_mini.drawn_rubric_rows(train, 3, seed=0)
+    held = {str(p.metadata.get("group")) for p in load_mini("heldout")}
+    trained = {str(p.metadata.get("group")) for p in train}
+    questions = {f"mtbench:{r['id'].split('/')[1]}" for r in rows}
+    assert questions and questions <= trained and not questions & held
+    assert len(rows) == 3 * len(questions)
+    hard_counts = set()
+    for r in rows:
+        kinds = [c.kind for c in parse_rubric(r["rubric"]).criteria]
+        hard = kinds.count("hard_rule")
+        hard_counts.add(hard)
+        assert 1 <= hard <= 3 and kinds == ["hard_rule"] * hard + ["principle"] * 2
+    assert hard_counts == {1, 2, 3}
+    assert rows == warmup_mini.drawn_rubric_rows(train, 3, seed=0)
+    assert rows != warmup_mini.drawn_rubric_rows(train, 3, seed=1)

@@ -58,6 +58,11 @@ class DataConfig:
     # compliance-check rows (needs sft_rule_rows), the one thing explicit aggregation asks of the
     # judge; the 320 long trajectories are most of the warm-up's tokens.
     sft_judge_trajectories: bool = True
+    # mini only: extra generator warm-up rows, this many per train-split MT-Bench question: the
+    # question with 1-3 constraint sentences written by the IFEval / IFBench checkers, the rubric's
+    # hard rules stating them (trainer/warmup_mini.py drawn_rubric_rows). The held-out generator
+    # named half of the prompts' constraints after 129 rows; naming them is most of its job.
+    sft_generator_draws: int = 0
     keywords: int = 8  # synthetic task only
     words: int = 2  # synthetic task only
     judge_column: str | None = None  # OpenRubric-v2's judge-trajectory column (name undocumented)
@@ -270,6 +275,14 @@ class TrainConfig:
             raise InputError(
                 f"data.sft_edit_rows must be >= 2 (half meet, half fail), got "
                 f"{self.data.sft_edit_rows}"
+            )
+        if self.data.sft_generator_draws < 0:
+            raise InputError(
+                f"data.sft_generator_draws must be >= 0, got {self.data.sft_generator_draws}"
+            )
+        if self.data.sft_generator_draws and self.data.source != "mini":
+            raise InputError(
+                "data.sft_generator_draws draws on the mini suite: set data.source mini"
             )
         if (
             self.eval.aggregation == "explicit"

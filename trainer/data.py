@@ -58,6 +58,12 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
         if d.sft_both_orders:
             sft_pairs = [q for p in sft_pairs for q in (p, p.swapped())]
         rubrics, judgments = mini_warmup_rows(sft_pairs)
+        if d.sft_generator_draws:
+            from rubric_arm.trainer.warmup_mini import drawn_rubric_rows
+
+            drawn = drawn_rubric_rows(full, d.sft_generator_draws, cfg.seed)
+            rubrics = rubrics + drawn
+            random.Random(f"generator-rows-{cfg.seed}").shuffle(rubrics)
         if d.sft_verdict_rows != "none":
             verdicts = [verdict_row(r) for r in judgments]
             judgments = verdicts if d.sft_verdict_rows == "only" else judgments + verdicts

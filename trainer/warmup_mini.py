@@ -553,6 +553,58 @@ def _checked_rubric(pair: PreferencePair) -> tuple[str, list[CriterionKind]]:
     return text, kinds
 
 
+def drawn_rubric_rows(
+    train_pairs: Sequence[PreferencePair], draws: int, seed: int
+) -> list[dict[str, str]]:
+    """Extra generator warm-up rows: each train-split MT-Bench question with `draws` fresh sets
+    of 1-3 constraint sentences, written by the IFEval and IFBench checkers themselves
+    (`build_description`, seeded) and placed after or before the question; the rubric's hard
+    rules state the drawn parameters, as the warm-up rubrics do. Only questions and instruction
+    types of the train split are used, so nothing of a held-out prompt is seen."""
+    import random
+
+    from rubric_arm.data.if_sources import load_mtbench_questions
+    from rubric_arm.data.mini import VERIFIABLE_IF_POOL, draw_ifeval_constraint
+    from rubric_arm.pipeline import stable_hash
+
+    groups = {str(p.metadata.get("group", "")) for p in train_pairs}
+    questions = [q for q in load_mtbench_questions() if f"mtbench:{q['question_id']}" in groups]
+    ifbench = sorted(
+        {
+            str(i)
+            for p in train_pairs
+            if p.metadata.get("registry") == "ifbench"
+            for i in p.metadata.get("instruction_id_list") or []
+        }
+    )
+    pool = [("ifeval", i) for i in VERIFIABLE_IF_POOL] + [("ifbench", i) for i in ifbench]
+    rows = []
+    for q in questions:
+        for d in range(draws):
+            rng = random.Random(stable_hash(seed, "drawn-rubric", q["question_id"], d))
+            picked = rng.sample(pool, rng.choice((1, 1, 2, 3)))
+            sentences, items = [], []
+            for k, (registry, iid) in enumerate(picked):
+                try:
+                    text, kwargs = draw_ifeval_constraint(
+                        iid, seed, "drawn", q["question_id"], d, k, registry=registry
+                    )
+                except Exception:  # an IFBench checker that needs inputs this draw lacks
+                    continue
+                sentences.append(text)
+                items.append((instruction_requirement(iid, kwargs, registry), "hard_rule"))
+            if not items:
+                continue
+            question = q["turns"][0].strip()
+            joined = " ".join(sentences)
+            prompt = f"{joined} {question}" if rng.random() < 0.3 else f"{question} {joined}"
+            rubric = render_rubric([*items, *((t, "principle") for t in IF_PRINCIPLES)])
+            if len(parse_rubric(rubric).criteria) != len(items) + len(IF_PRINCIPLES):
+                raise ValueError(f"drawn rubric for question {q['question_id']} does not parse")
+            rows.append({"id": f"drawn/{q['question_id']}/{d}", "prompt": prompt, "rubric": rubric})
+    return rows
+
+
 def mini_warmup_rows(
     pairs: list[PreferencePair],
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:

@@ -109,10 +109,12 @@ def source_versions() -> dict[str, str]:
 # ---- the three subsets ---------------------------------------------------------------------
 
 
-def draw_ifeval_constraint(instruction_id: str, *seed_parts: Any) -> tuple[str, dict[str, Any]]:
-    """An IFEval instruction's description and parameters, drawn reproducibly from `seed_parts`
-    (IFEval checkers draw from the global `random`, which is seeded here and restored)."""
-    checker = rule_registry("ifeval")[instruction_id](instruction_id)
+def draw_ifeval_constraint(
+    instruction_id: str, *seed_parts: Any, registry: str = "ifeval"
+) -> tuple[str, dict[str, Any]]:
+    """An IFEval (or IFBench) instruction's description and parameters, drawn reproducibly from
+    `seed_parts` (the checkers draw from the global `random`, which is seeded here and restored)."""
+    checker = rule_registry(registry)[instruction_id](instruction_id)
     state = random.getstate()
     random.seed(stable_hash(*seed_parts))
     try:
