@@ -23,6 +23,7 @@ from rubric_arm.errors import InputError
 from rubric_arm.harness.benchmarks import Metric, get_benchmark, score
 from rubric_arm.harness.paper import COLUMN_TITLES, COLUMNS, paper_row
 from rubric_arm.harness.runner import read_run
+from rubric_arm.presets import get_preset
 from rubric_arm.records import JudgeRecord
 from rubric_arm.reproduce.preflight import preflight
 from rubric_arm.reproduce.steps import Step, format_plan, load_timings, run_steps, write_outputs
@@ -73,6 +74,10 @@ class Table2Config:
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     pair_builds: dict[str, dict[str, Any]] = field(default_factory=dict)
     needs_gpu: bool = False
+    # Folders of finished evaluations to reuse (e.g. `make train-mini`'s runs/eval/mini): an
+    # evaluation this target would run is read from one of their subfolders instead when that
+    # run's config.json has the same judge, models, benchmark, data, votes, seed and limit.
+    reuse_evals: list[str] = field(default_factory=list)
 
     def validate(self) -> Table2Config:
         if self.profile not in ("mini", "paper"):
@@ -126,6 +131,8 @@ class Entry:
     judge: str
     run: str = ""
     """The training run folder of a trained variant (its metrics.jsonl has the gradients)."""
+    reused: dict[str, str] = field(default_factory=dict)
+    """Evaluation folder per benchmark tag, where a finished one from `reuse_evals` stands in."""
 
 
 def _train_done(run_dir: Path) -> bool:
@@ -165,9 +172,43 @@ def benchmarks_of(cfg: Table2Config) -> list[tuple[str, str | None]]:
     return out
 
 
-def eval_dir(root: Path, entry: str, benchmark: str, data: str | None) -> Path:
-    tag = benchmark if data is None else f"{benchmark}-{Path(data).stem}"
+def _tag(benchmark: str, data: str | None) -> str:
+    return benchmark if data is None else f"{benchmark}-{Path(data).stem}"
+
+
+def eval_dir(root: Path, entry: str | Entry, benchmark: str, data: str | None) -> Path:
+    """Where an entry's evaluation on one benchmark lives: a reused folder, else under root."""
+    tag = _tag(benchmark, data)
+    if isinstance(entry, Entry):
+        if tag in entry.reused:
+            return Path(entry.reused[tag])
+        entry = entry.key
     return root / "eval" / entry / tag
+
+
+def _judge_args(args: dict[str, Any]) -> dict[str, str]:
+    """-J arguments as strings, with the generator and judge a preset implies written out."""
+    out = {k: str(v) for k, v in args.items()}
+    if "preset" in out:
+        preset = get_preset(out["preset"])
+        out.setdefault("generator", preset.generator)
+        out.setdefault("judge", preset.judge)
+    return out
+
+
+def find_reusable_eval(cfg: Table2Config, settings: dict[str, Any]) -> Path | None:
+    """A finished evaluation under `cfg.reuse_evals` with the same settings, or None."""
+    for folder in map(Path, cfg.reuse_evals):
+        candidates = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
+        for run in candidates if folder.is_dir() else []:
+            config = run / "config.json"
+            if not (_eval_done(run) and config.is_file()):
+                continue
+            found = json.loads(config.read_text(encoding="utf-8"))
+            found["judge_args"] = _judge_args(found.get("judge_args") or {})
+            if all(found.get(k) == v for k, v in settings.items()):
+                return run
+    return None
 
 
 def plan(cfg: Table2Config, root: Path) -> tuple[list[Step], list[Entry]]:
@@ -250,6 +291,31 @@ def plan(cfg: Table2Config, root: Path) -> tuple[list[Step], list[Entry]]:
     judge_args = [x for k, v in cfg.judge_args.items() for x in ("-J", f"{k}={v}")]
     for e in entries:
         for bench, data in benchmarks_of(cfg):
+            args = {**cfg.judge_args, "generator": e.generator, "judge": e.judge}
+            switches = {k: args.pop(k) for k in ("decoding", "verdict") if k in args}
+            settings = {
+                "judge": "rubric-arm",
+                "judge_args": _judge_args(args),
+                "benchmark": bench,
+                "data": data,
+                "votes": cfg.votes,
+                "seed": cfg.seed,
+                "limit": cfg.limit or None,
+                "order": "random",
+                "tie_policy": "half",
+                "protocol": "all_pairs",
+            }
+            if "preset" in args:
+                preset = get_preset(str(args["preset"]))
+                settings.update(decoding=preset.decoding, verdict=preset.verdict)
+            settings.update(switches)
+            reused = find_reusable_eval(cfg, settings)
+            if reused is not None:
+                e.reused[_tag(bench, data)] = str(reused)
+                steps.append(
+                    Step(f"eval {e.key} on {bench}", [], lambda: True, note=f"reused: {reused}")
+                )
+                continue
             out = eval_dir(root, e.key, bench, data)
             argv = ["eval", "--judge", "rubric-arm", *judge_args]
             argv += ["-J", f"generator={e.generator}", "-J", f"judge={e.judge}"]
@@ -348,7 +414,7 @@ def collect(cfg: Table2Config, root: Path, entries: list[Entry]) -> list[dict[st
             cells: dict[str, Cell] = {}
             missing = []
             for col, spec in cfg.columns.items():
-                out = eval_dir(root, e.key, spec["benchmark"], spec.get("data"))
+                out = eval_dir(root, e, spec["benchmark"], spec.get("data"))
                 if not _eval_done(out):
                     missing.append(col)
                     continue
@@ -393,12 +459,13 @@ def paired_against_alternating(
 
     out = []
     for bench, data in benchmarks_of(cfg):
-        base = eval_dir(root, "alternating", bench, data)
+        main = next((e for e in entries if e.key == "alternating"), "alternating")
+        base = eval_dir(root, main, bench, data)
         if not _eval_done(base):
             continue
         alternating = load_run(base)
         for e in entries:
-            other = eval_dir(root, e.key, bench, data)
+            other = eval_dir(root, e, bench, data)
             if e.key == "alternating" or not _eval_done(other):
                 continue
             for d in paired_differences([load_run(other), alternating]):

@@ -95,6 +95,35 @@ def generator_reward(greedy_winner: Winner | None, label: Winner) -> float:
     return r_acc(greedy_winner, label)
 
 
+def generator_probability_reward(
+    p_a: float | None, greedy_winner: Winner | None, label: Winner
+) -> float:
+    """Graded R_r: the frozen judge's probability of the labelled winner given the rubric.
+
+    The paper's R_r is binary; when every rubric sampled for a prompt leads the judge to the same
+    verdict, the group has no spread and GRPO's advantage is 0. P(label) still separates a rubric
+    whose checks push the judge firmly toward the right response from one that barely does.
+
+    Args:
+        p_a: The judge's P(response_a better), in the pair's own orientation; None when the
+            judgment recorded no probability.
+        greedy_winner: The judge's winner, used when `p_a` is None (the binary reward).
+        label: The preferred response of the pair, `"A"` or `"B"`.
+
+    Returns:
+        P(label) in [0, 1], or `generator_reward(greedy_winner, label)` without a probability.
+
+    Example:
+        >>> generator_probability_reward(0.8, "A", "A"), generator_probability_reward(0.8, "A", "B")
+        (0.8, 0.2)
+        >>> generator_probability_reward(None, "B", "B")
+        1.0
+    """
+    if p_a is None:
+        return generator_reward(greedy_winner, label)
+    return round(p_a if label == "A" else 1.0 - p_a, 6)
+
+
 def reward_vs_reference(winner_forward: Winner | None, winner_swapped: Winner | None) -> float:
     """Online-GRPO reward of a candidate judged against a reference response in both orders:
     half a point per order the candidate wins.

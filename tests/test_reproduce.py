@@ -105,6 +105,40 @@ def test_an_existing_run_serves_as_the_alternating_variant(tmp_path: Path) -> No
         mini_cfg(tmp_path, alternating_run=str(main))
 
 
+def test_finished_evaluations_with_the_same_settings_are_reused(tmp_path: Path) -> None:
+    """reuse_evals: make train-mini's untrained evaluation stands in for the prompted row; one
+    with another seed does not, and the other rows are still planned under out."""
+    evals = tmp_path / "evals"
+    cfg = mini_cfg(tmp_path, votes=1, limit=LIMIT, reuse_evals=[str(evals)])
+    cfg.judge_args["decoding"] = "free"  # the scripted judge has no grammars
+    for name, seed in (("other-seed", 1), ("untrained", 0)):
+        config = EvalConfig(
+            judge="rubric-arm",
+            benchmark="mini",
+            judge_args={"preset": "mini", "aggregation": "explicit"},
+            seed=seed,
+            limit=LIMIT,
+            decoding="free",
+        )
+        judge = RubricARMJudge("rubric-arm", voting_arm(name), {}, votes=1)
+        run_eval(config, evals / name, judge=judge, progress=False)
+    steps, entries = t2.plan(cfg, Path(cfg.out))
+    by_key = {e.key: e for e in entries}
+    assert t2.eval_dir(Path(cfg.out), by_key["prompted"], "mini", None) == evals / "untrained"
+    assert t2.eval_dir(Path(cfg.out), by_key["sft"], "mini", None).is_relative_to(cfg.out)
+    done = {s.name: s.done() for s in steps if s.name.startswith("eval")}
+    assert done == {f"eval {e.key} on mini": e.key == "prompted" for e in entries}
+    t2.write_report(cfg, Path(cfg.out), entries, t2.how_lines(cfg))
+    data = json.loads(Path(cfg.report).with_suffix(".json").read_text())
+    prompted = next(r for r in data["rows"] if r["entry"] == "prompted")
+    assert not prompted["missing"] and prompted["cells"]["Chat"]["n"] > 0
+    cfg.seed = 1
+    _, entries = t2.plan(cfg, Path(cfg.out))
+    assert next(e for e in entries if e.key == "prompted").reused == {
+        "mini": str(evals / "other-seed")
+    }
+
+
 def test_report_reads_single_and_voting_rows_from_the_runs(tmp_path: Path) -> None:
     cfg = mini_cfg(tmp_path)
     root = Path(cfg.out)

@@ -11,6 +11,7 @@ from rubric_arm.rewards import (
     NEUTRAL_PROBABILITY,
     dpo_agreement,
     dpo_margin,
+    generator_probability_reward,
     generator_reward,
     judge_reward,
     prob_reward_vs_reference,
@@ -82,6 +83,15 @@ def test_judge_reward_from_parsed_outputs():
 @pytest.mark.parametrize(("winner", "label"), list(itertools.product(OUTCOMES, ["A", "B"])))
 def test_generator_reward(winner, label):
     assert generator_reward(winner, label) == (1.0 if winner == label else 0.0)
+
+
+@pytest.mark.parametrize(("winner", "label"), list(itertools.product(OUTCOMES, ["A", "B"])))
+def test_generator_probability_reward(winner, label):
+    """P(label) from P(A), and the binary reward when no probability was recorded."""
+    assert generator_probability_reward(None, winner, label) == generator_reward(winner, label)
+    p_label = 0.9 if label == "A" else 0.1
+    assert generator_probability_reward(0.9, winner, label) == pytest.approx(p_label)
+    assert generator_probability_reward(0.5, winner, label) == 0.5
 
 
 # forward: candidate is Response A; swapped: candidate is Response B.

@@ -368,6 +368,29 @@ def test_generator_reward_follows_the_arms_verdict_rule() -> None:
         assert out == expected and logged["generator/judge_parse_failures"] == 0.0
 
 
+def test_graded_generator_reward_is_the_judges_probability_of_the_label() -> None:
+    """generator_reward probability: the reward is P(labelled winner) in the pair's own
+    orientation, whatever order the pair was shown in; the binary accuracy is still logged."""
+
+    def favours_bad(text: str, vote: int) -> float:
+        return 0.25 if text.find("GOOD") < text.find("BAD") else 0.75
+
+    pair = {"id": "p", "prompt": "q", "response_a": "GOOD", "response_b": "BAD", "label": "A"}
+    flipped = {**pair, "id": "q", "label": "B"}
+    rubric = "1. The response is good. [Hard Rule]"
+    judge = ScriptedEngine("judge", probs_fn=favours_bad)
+    arm = RubricARM(
+        judge, judge, judge_sampling=SamplingParams(temperature=0.0, max_new_tokens=64), cache=False
+    )
+    logged: dict[str, float] = {}
+    reward = GeneratorReward(arm, seed=3, graded=True)
+    out = reward([], [rubric] * 2, [json.dumps(pair), json.dumps(flipped)], logged.__setitem__)
+    assert out == [0.25, 0.75]
+    assert logged["generator/judge_accuracy"] == 0.5
+    binary = GeneratorReward(arm, seed=3)([], [rubric] * 2, [json.dumps(pair), json.dumps(flipped)])
+    assert sorted(binary) == [0.0, 1.0]
+
+
 # ---- held-out evaluation settings ------------------------------------------------------------
 def _eval_engines(p_a: float) -> tuple[ScriptedEngine, ScriptedEngine]:
     """Scripted generator and judge that accept grammars; the judge's text always names the

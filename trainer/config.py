@@ -250,6 +250,12 @@ class TrainConfig:
     order: Order = "judge_first"
     schedule: Schedule = "alternating"
     format_reward: bool = True
+    # The generator's GRPO reward. "verdict": the paper's R_r = 1 when the frozen judge, given the
+    # rubric, picks the labelled winner. "probability": the judge's P(labelled winner) instead (under
+    # explicit aggregation, the sigmoid of the check margin), so the 4 rubrics of a group differ in
+    # reward even when they lead to the same verdict; a verdict without a probability falls back to
+    # the binary reward.
+    generator_reward: Literal["verdict", "probability"] = "verdict"
     rubric_cache: bool = True
     rubric_temperature: float = 1.0
     rubric_max_tokens: int = 512

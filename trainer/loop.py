@@ -312,6 +312,10 @@ class RubricARMTrainer:
         rows, skipped = self.judge_rows(pairs, rubrics, view, seed=seed, grammars=grammars)
         return rows, skipped, JudgeReward(self.cfg.format_reward)
 
+    @property
+    def _graded_generator(self) -> bool:
+        return self.cfg.generator_reward == "probability"
+
     def _eval_arm(self, engine: Any, *, cache: RubricCache | bool = False) -> RubricARM:
         """`engine` in both roles under the decoding, rubric item limit and aggregation of
         evaluation (`eval.decoding`, `eval.max_rubric_items`, `eval.aggregation`): the frozen
@@ -426,7 +430,9 @@ class RubricARMTrainer:
         model, tok = self._load(paths["generator"], "generator")
         view = TokenizerView(tok, _context(model))
         judge_engine = self._engine(paths["judge"])
-        reward = GeneratorReward(self._eval_arm(judge_engine), seed=phase.seed)
+        reward = GeneratorReward(
+            self._eval_arm(judge_engine), seed=phase.seed, graded=self._graded_generator
+        )
         rows, skipped = self.generator_rows(pairs, view, cfg.grpo.generator.max_prompt_tokens)
         self._log_event(phase, too_long=skipped)
         ds = Dataset.from_list(rows)
@@ -507,7 +513,11 @@ class RubricARMTrainer:
                 r: Phase(f"{phase.name}-step{step}-{r}", r, self.run_dir, phase.seed + step)
                 for r in ROLES
             }
-            reward = GeneratorReward(self._eval_arm(judge_engine), seed=phase.seed + step)
+            reward = GeneratorReward(
+                self._eval_arm(judge_engine),
+                seed=phase.seed + step,
+                graded=self._graded_generator,
+            )
             gen_rows, _ = self.generator_rows(chunk, views["generator"], g_cfg.max_prompt_tokens)
             ds = Dataset.from_list(gen_rows)
             outs["generator"] = run_grpo(

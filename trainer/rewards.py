@@ -8,7 +8,13 @@ from typing import Any
 
 from rubric_arm.checklist import CHECK_ANSWERS, check_reward
 from rubric_arm.policy_reward import completion_text
-from rubric_arm.rewards import generator_reward, judge_reward, r_acc, r_fmt
+from rubric_arm.rewards import (
+    generator_probability_reward,
+    generator_reward,
+    judge_reward,
+    r_acc,
+    r_fmt,
+)
 from rubric_arm.rubric import parse_rubric
 from rubric_arm.types import PreferencePair
 from rubric_arm.verdict import parse_verdict
@@ -75,14 +81,17 @@ class GeneratorReward:
     """R_r = 1 if one greedy rollout of the frozen judge, given the sampled rubric, picks the
     labelled winner. `arm` is a RubricARM whose judge engine serves the frozen judge; pairs are
     shown in a seeded random order (the same for every rubric of a group). The winner is the
-    record's, decided by the arm's verdict rule (the trainer's arm: vote, the parsed text); the
-    records' verdict probabilities (p_a) are not read otherwise."""
+    record's, decided by the arm's verdict rule (the trainer's arm: vote, the parsed text).
+    With `graded`, the reward is instead the record's P(labelled winner)
+    (`generator_probability_reward`), so a group whose rubrics all lead to the same verdict
+    still has spread."""
 
     __name__ = "generator_reward"
 
-    def __init__(self, arm: Any, seed: int) -> None:
+    def __init__(self, arm: Any, seed: int, graded: bool = False) -> None:
         self.arm = arm
         self.seed = seed
+        self.graded = graded
 
     def __call__(
         self,
@@ -98,12 +107,19 @@ class GeneratorReward:
         records = self.arm.judge(
             pairs, rubrics=rubrics, order="random", seed=self.seed, votes=1, desc="frozen judge"
         )
-        rewards = [
+        verdicts = [
             generator_reward(rec.winner, pair.label) if pair.label else 0.0
             for rec, pair in zip(records, pairs, strict=True)
         ]
+        rewards = verdicts
+        if self.graded:
+            rewards = [
+                generator_probability_reward(rec.p_a, rec.winner, pair.label) if pair.label else 0.0
+                for rec, pair in zip(records, pairs, strict=True)
+            ]
         if log_metric is not None and rewards:
             n = len(rewards)
+            log_metric("generator/judge_accuracy", sum(verdicts) / n)
             log_metric("generator/valid_rubrics", sum(bool(r.criteria) for r in rubrics) / n)
             log_metric("generator/criteria", sum(len(r.criteria) for r in rubrics) / n)
             log_metric("generator/rubric_chars", sum(len(t) for t in texts) / n)
