@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rubric_arm.errors import InputError
+from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import Metric, get_benchmark, score
 from rubric_arm.harness.paper import COLUMN_TITLES, COLUMNS, paper_row
 from rubric_arm.harness.runner import read_run
@@ -196,17 +196,39 @@ def _judge_args(args: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _weights(settings: dict[str, Any]) -> dict[str, str] | None:
+    """The fingerprints of the generator's and judge's weights now, as an evaluation's
+    metadata.json records them; None when either cannot be read."""
+    from rubric_arm.models import model_fingerprint, prepare_model
+
+    try:
+        return {
+            f"{role}_model": model_fingerprint(
+                prepare_model(settings["judge_args"][role], progress=False)
+            )
+            for role in ("generator", "judge")
+        }
+    except (RubricArmError, OSError):
+        return None
+
+
 def find_reusable_eval(cfg: Table2Config, settings: dict[str, Any]) -> Path | None:
-    """A finished evaluation under `cfg.reuse_evals` with the same settings, or None."""
+    """A finished evaluation under `cfg.reuse_evals` with the same settings and of the same
+    weights (a model folder retrained in place keeps its path, not its fingerprint), or None."""
+    weights: dict[str, str] | None = None
     for folder in map(Path, cfg.reuse_evals):
         candidates = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
         for run in candidates if folder.is_dir() else []:
-            config = run / "config.json"
-            if not (_eval_done(run) and config.is_file()):
+            config, metadata = run / "config.json", run / "metadata.json"
+            if not (_eval_done(run) and config.is_file() and metadata.is_file()):
                 continue
             found = json.loads(config.read_text(encoding="utf-8"))
             found["judge_args"] = _judge_args(found.get("judge_args") or {})
-            if all(found.get(k) == v for k, v in settings.items()):
+            if any(found.get(k) != v for k, v in settings.items()):
+                continue
+            weights = weights or _weights(settings)
+            judged = json.loads(metadata.read_text(encoding="utf-8")).get("judge_config", {})
+            if weights and all(judged.get(k) == v for k, v in weights.items()):
                 return run
     return None
 

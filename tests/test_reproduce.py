@@ -14,6 +14,7 @@ from rubric_arm.data.jsonl import read_results
 from rubric_arm.errors import InputError
 from rubric_arm.harness.judges import RubricARMJudge
 from rubric_arm.harness.runner import EvalConfig, run_eval
+from rubric_arm.models import model_fingerprint
 from rubric_arm.pipeline import RubricARM
 from rubric_arm.reproduce import table2 as t2
 from rubric_arm.reproduce.evalset import EvalSetConfig, run_dir
@@ -107,20 +108,26 @@ def test_an_existing_run_serves_as_the_alternating_variant(tmp_path: Path) -> No
 
 def test_finished_evaluations_with_the_same_settings_are_reused(tmp_path: Path) -> None:
     """reuse_evals: make train-mini's untrained evaluation stands in for the prompted row; one
-    with another seed does not, and the other rows are still planned under out."""
+    with another seed, or of weights since retrained in the same folder, does not."""
+    model = tmp_path / "base-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights v1")
     evals = tmp_path / "evals"
     cfg = mini_cfg(tmp_path, votes=1, limit=LIMIT, reuse_evals=[str(evals)])
+    cfg.prompted = {"generator": str(model), "judge": str(model)}
     cfg.judge_args["decoding"] = "free"  # the scripted judge has no grammars
     for name, seed in (("other-seed", 1), ("untrained", 0)):
         config = EvalConfig(
             judge="rubric-arm",
             benchmark="mini",
-            judge_args={"preset": "mini", "aggregation": "explicit"},
+            judge_args={**cfg.judge_args, "generator": str(model), "judge": str(model)},
             seed=seed,
             limit=LIMIT,
-            decoding="free",
         )
-        judge = RubricARMJudge("rubric-arm", voting_arm(name), {}, votes=1)
+        arm = voting_arm(name)
+        arm.generator_engine.fingerprint = arm.judge_engine.fingerprint = model_fingerprint(model)
+        judge = RubricARMJudge("rubric-arm", arm, {}, votes=1)
         run_eval(config, evals / name, judge=judge, progress=False)
     steps, entries = t2.plan(cfg, Path(cfg.out))
     by_key = {e.key: e for e in entries}
@@ -137,6 +144,9 @@ def test_finished_evaluations_with_the_same_settings_are_reused(tmp_path: Path) 
     assert next(e for e in entries if e.key == "prompted").reused == {
         "mini": str(evals / "other-seed")
     }
+    (model / "model.safetensors").write_bytes(b"weights v2")
+    _, entries = t2.plan(cfg, Path(cfg.out))
+    assert next(e for e in entries if e.key == "prompted").reused == {}
 
 
 def test_report_reads_single_and_voting_rows_from_the_runs(tmp_path: Path) -> None:
