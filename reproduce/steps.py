@@ -38,7 +38,8 @@ def format_plan(steps: list[Step], title: str) -> str:
     for i, s in enumerate(steps, 1):
         state = "reuse" if s.done() else "run"
         lines.append(f"  {i:2d}. [{state}] {s.name}")
-        lines.append(f"      {s.command()}")
+        if s.argv:
+            lines.append(f"      {s.command()}")
         if s.note:
             lines.append(f"      ({s.note})")
     return "\n".join(lines)
