@@ -690,12 +690,13 @@ def test_training_section_summarises_phases_and_stages(tmp_path: Path) -> None:
          "frac_reward_zero_std": 0.0, "judge/accuracy": 0.75, "judge/parse_failures": 0.5},
         {"phase": "cycle1-judge", "summary": True, "reward": 9.0},
         {"phase": "cycle1-generator", "role": "generator", "step": 1, "reward": 0.5,
-         "generator/judge_parse_failures": 0.0},
+         "generator/judge_parse_failures": 0.0, "generator/judge_accuracy": 0.625},
     ]  # fmt: skip
     (s_judge, s_gen) = phase_summaries(rows)
     assert (s_judge["steps"], s_judge["reward_first"], s_judge["reward_last"]) == (2, 1.0, 1.5)
     assert s_judge["groups_with_spread"] == 0.75 and s_judge["rollout_accuracy"] == 0.5
     assert s_judge["parse_failures"] == 0.25 and s_gen["groups_with_spread"] is None
+    assert s_gen["rollout_accuracy"] == 0.625
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -705,6 +706,9 @@ def test_training_section_summarises_phases_and_stages(tmp_path: Path) -> None:
     (run / "eval.json").write_text(json.dumps({"baseline": block, "trained": block}))
     text = training_section(run, tmp_path / "rewards.png")
     assert "| cycle1-judge | 20 | 2 | 1.000 / 1.500 / 1.250 | 75% | 50% | 25% |" in text
+    assert "generator: R_r from one greedy judgment" in text
+    (run / "config.json").write_text(json.dumps({"generator_reward": "probability"}))
+    assert "P(labelled winner)" in training_section(run)
     assert (
         "| sft-judge | 10 | - |" in text
         and "| after Stage II | 60.0 [50.0, 70.0] | 10 | 0 |" in text

@@ -129,7 +129,8 @@ def phase_summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per GRPO phase (in run order) from metrics.jsonl: steps, reward at the first and last
     step and on average, the share of groups whose rewards differ (TRL's 1 -
     frac_reward_zero_std: only those groups carry an advantage), the judge's accuracy and
-    parse-failure rate on its rollouts, the generator's frozen-judge parse failures."""
+    parse-failure rate on its rollouts, the generator's frozen-judge accuracy and parse
+    failures."""
     phases: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if "reward" in r and not r.get("summary") and r.get("phase"):
@@ -141,7 +142,12 @@ def phase_summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             1 - float(r["frac_reward_zero_std"]) for r in steps if "frac_reward_zero_std" in r
         ]
         role = steps[0].get("role", "")
-        accuracy = [float(r["judge/accuracy"]) for r in steps if "judge/accuracy" in r]
+        accuracy = [
+            float(r[k])
+            for r in steps
+            for k in ("judge/accuracy", "generator/judge_accuracy")
+            if k in r
+        ]
         parse = [
             float(r[k])
             for r in steps
@@ -196,6 +202,15 @@ def training_section(run_dir: Path, figure: Path | None = None) -> str:
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x]
     state = json.loads((run_dir / "state.json").read_text())
     summaries = phase_summaries(rows)
+    config = run_dir / "config.json"
+    graded = (
+        config.is_file() and json.loads(config.read_text()).get("generator_reward") == "probability"
+    )
+    generator_reward = (
+        "the frozen judge's P(labelled winner) given the rubric (generator_reward: probability)"
+        if graded
+        else "R_r from one greedy judgment of the frozen judge"
+    )
     lines = [
         f"## Training run `{run_dir}`",
         "",
@@ -219,11 +234,11 @@ def training_section(run_dir: Path, figure: Path | None = None) -> str:
         "",
         "Reward: the phase's mean reward per optimizer step (judge: R_acc + R_fmt, on sampled "
         "rollouts; a judge trained for explicit aggregation: R_acc of single sampled checks, "
-        "so about 0.5 is chance; generator: R_r from one greedy judgment of the frozen judge). "
-        "Groups with "
+        f"so about 0.5 is chance; generator: {generator_reward}). Groups with "
         "reward spread: the share of a step's prompt groups whose rewards are not all equal "
         "(GRPO's advantage is zero for the others); rollout accuracy and parse failures are "
-        "the judge's on its own rollouts (generator phases: the frozen judge's parse failures).",
+        "the judge's on its own rollouts (generator phases: the frozen judge's verdicts on the "
+        "sampled rubrics).",
         "",
     ]
     if figure is not None and summaries:
