@@ -216,9 +216,8 @@ def find_reusable_eval(cfg: Table2Config, settings: dict[str, Any]) -> Path | No
     """A finished evaluation under `cfg.reuse_evals` with the same settings and of the same
     weights (a model folder retrained in place keeps its path, not its fingerprint), or None."""
     weights: dict[str, str] | None = None
-    for folder in map(Path, cfg.reuse_evals):
-        candidates = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
-        for run in candidates if folder.is_dir() else []:
+    for folder in (Path(f) for f in cfg.reuse_evals if Path(f).is_dir()):
+        for run in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
             config, metadata = run / "config.json", run / "metadata.json"
             if not (_eval_done(run) and config.is_file() and metadata.is_file()):
                 continue

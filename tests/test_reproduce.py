@@ -50,6 +50,7 @@ def mini_cfg(tmp_path: Path, **extra) -> t2.Table2Config:
         "alternating_run": "",
         "variants": ["alternating", "generator_first", "no_format_reward", "joint"],
         "train_overrides": {"cycles": 1},
+        "reuse_evals": [str(tmp_path / "no-evals-here")],
         **extra,
     }
     return load_config(
