@@ -22,7 +22,7 @@ from typing import Any
 from rubric_arm.errors import InputError, RubricArmError
 from rubric_arm.harness.benchmarks import Metric, get_benchmark, score
 from rubric_arm.harness.paper import COLUMN_TITLES, COLUMNS, paper_row
-from rubric_arm.harness.runner import read_run
+from rubric_arm.harness.runner import EvalConfig, read_run
 from rubric_arm.presets import get_preset
 from rubric_arm.records import JudgeRecord
 from rubric_arm.reproduce.preflight import preflight
@@ -76,7 +76,7 @@ class Table2Config:
     needs_gpu: bool = False
     # Folders of finished evaluations to reuse (e.g. `make train-mini`'s runs/eval/mini): an
     # evaluation this target would run is read from one of their subfolders instead when that
-    # run's config.json has the same judge, models, benchmark, data, votes, seed and limit.
+    # run's resolved config.json and its models' weight fingerprints are the same.
     reuse_evals: list[str] = field(default_factory=list)
 
     def validate(self) -> Table2Config:
@@ -196,36 +196,40 @@ def _judge_args(args: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _weights(settings: dict[str, Any]) -> dict[str, str] | None:
+def _comparable(config: EvalConfig) -> EvalConfig:
+    """The settings that decide an evaluation's results: the preset's models written out, the
+    -J values as the CLI stores them, and chunk_size (batching only) left out."""
+    return replace(config, judge_args=_judge_args(config.judge_args), chunk_size=0)
+
+
+def _weights(judge_args: dict[str, str]) -> dict[str, str] | None:
     """The fingerprints of the generator's and judge's weights now, as an evaluation's
     metadata.json records them; None when either cannot be read."""
     from rubric_arm.models import model_fingerprint, prepare_model
 
     try:
         return {
-            f"{role}_model": model_fingerprint(
-                prepare_model(settings["judge_args"][role], progress=False)
-            )
+            f"{role}_model": model_fingerprint(prepare_model(judge_args[role], progress=False))
             for role in ("generator", "judge")
         }
     except (RubricArmError, OSError):
         return None
 
 
-def find_reusable_eval(cfg: Table2Config, settings: dict[str, Any]) -> Path | None:
-    """A finished evaluation under `cfg.reuse_evals` with the same settings and of the same
-    weights (a model folder retrained in place keeps its path, not its fingerprint), or None."""
+def find_reusable_eval(cfg: Table2Config, wanted: EvalConfig) -> Path | None:
+    """A finished evaluation under `cfg.reuse_evals` with the same resolved settings and of the
+    same weights (a model folder retrained in place keeps its path, not its fingerprint)."""
+    target = _comparable(wanted)
     weights: dict[str, str] | None = None
     for folder in (Path(f) for f in cfg.reuse_evals if Path(f).is_dir()):
         for run in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
             config, metadata = run / "config.json", run / "metadata.json"
             if not (_eval_done(run) and config.is_file() and metadata.is_file()):
                 continue
-            found = json.loads(config.read_text(encoding="utf-8"))
-            found["judge_args"] = _judge_args(found.get("judge_args") or {})
-            if any(found.get(k) != v for k, v in settings.items()):
+            found = EvalConfig.from_dict(json.loads(config.read_text(encoding="utf-8")), config)
+            if _comparable(found) != target:
                 continue
-            weights = weights or _weights(settings)
+            weights = weights or _weights(target.judge_args)
             judged = json.loads(metadata.read_text(encoding="utf-8")).get("judge_config", {})
             if weights and all(judged.get(k) == v for k, v in weights.items()):
                 return run
@@ -312,25 +316,16 @@ def plan(cfg: Table2Config, root: Path) -> tuple[list[Step], list[Entry]]:
     judge_args = [x for k, v in cfg.judge_args.items() for x in ("-J", f"{k}={v}")]
     for e in entries:
         for bench, data in benchmarks_of(cfg):
-            args = {**cfg.judge_args, "generator": e.generator, "judge": e.judge}
-            switches = {k: args.pop(k) for k in ("decoding", "verdict") if k in args}
-            settings = {
-                "judge": "rubric-arm",
-                "judge_args": _judge_args(args),
-                "benchmark": bench,
-                "data": data,
-                "votes": cfg.votes,
-                "seed": cfg.seed,
-                "limit": cfg.limit or None,
-                "order": "random",
-                "tie_policy": "half",
-                "protocol": "all_pairs",
-            }
-            if "preset" in args:
-                preset = get_preset(str(args["preset"]))
-                settings.update(decoding=preset.decoding, verdict=preset.verdict)
-            settings.update(switches)
-            reused = find_reusable_eval(cfg, settings)
+            wanted = EvalConfig(
+                judge="rubric-arm",
+                benchmark=bench,
+                judge_args={**cfg.judge_args, "generator": e.generator, "judge": e.judge},
+                votes=cfg.votes,
+                data=data,
+                limit=cfg.limit or None,
+                seed=cfg.seed,
+            ).resolved()
+            reused = find_reusable_eval(cfg, wanted)
             if reused is not None:
                 e.reused[_tag(bench, data)] = str(reused)
                 steps.append(
