@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,25 +33,13 @@ from rubric_arm.data.mini import load_mini
 from rubric_arm.harness.report import wilson_interval
 from rubric_arm.pipeline import RubricARM, prompt_key
 from rubric_arm.rubric import parse_rubric
-from rubric_arm.trainer.warmup_mini import rubric_items, rule_outcomes
+from rubric_arm.trainer.warmup_mini import (
+    NAME_RECALL,
+    names_constraint,
+    rubric_items,
+    rule_outcomes,
+)
 from rubric_arm.types import PreferencePair
-
-_STOP = frozenset({
-    "the", "a", "an", "response", "responses", "is", "are", "be", "of", "in", "on", "to", "and",
-    "or", "with", "its", "it", "that", "this", "as", "by", "for", "your", "any", "all", "each",
-    "no", "not", "than", "at", "least", "most", "exactly",
-})  # fmt: skip
-
-
-def content_words(text: str) -> set[str]:
-    """Lower-case words and numbers of a requirement, without function words."""
-    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
-
-
-def names_constraint(rule: str, requirement: str, recall: float) -> bool:
-    """Whether `rule` contains at least `recall` of the requirement's content words."""
-    want = content_words(requirement)
-    return bool(want) and len(want & content_words(rule)) / len(want) >= recall
 
 
 @dataclass(frozen=True)
@@ -213,7 +200,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--generator", action="append", default=[], help="generator model folder ('preset': none)"
     )
     parser.add_argument("--limit", type=int, default=None, help="at most this many prompts")
-    parser.add_argument("--recall", type=float, default=0.6, help="content-word share to match")
+    parser.add_argument(
+        "--recall", type=float, default=NAME_RECALL, help="content-word share to match"
+    )
     args = parser.parse_args(argv)
     lines = [HEADER]
     audits = [(run, from_records(Path(run), args.recall)) for run in args.runs]

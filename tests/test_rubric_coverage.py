@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from rubric_arm.reproduce import rubric_coverage as rc
-from rubric_arm.trainer.warmup_mini import instruction_requirement, pair_rubric
+from rubric_arm.trainer.warmup_mini import content_words, instruction_requirement, pair_rubric
 from rubric_arm.types import PreferencePair
 
 
@@ -30,7 +30,7 @@ def _pair() -> PreferencePair:
 
 
 def test_content_words_keep_numbers_and_drop_function_words() -> None:
-    assert rc.content_words("The response has exactly 3 bullet points.") == {
+    assert content_words("The response has exactly 3 bullet points.") == {
         "has",
         "3",
         "bullet",

@@ -330,6 +330,63 @@ def test_check_rows_ask_each_checked_criterion_of_both_responses(tmp_path: Path)
     assert all(len(tok(r["prompt"])["input_ids"]) <= cfg.grpo.judge.max_prompt_tokens for r in rows)
 
 
+def test_verifier_check_targets_follow_the_checker_where_a_rule_names_a_constraint(
+    tmp_path: Path,
+) -> None:
+    """check_targets: verifier answers a named constraint's check as its checker judged the
+    response (both Meets where both responses pass), a generic rule by the label."""
+    from rubric_arm.trainer.loop import (
+        RubricARMTrainer,
+        TokenizerView,
+        _prompt_context,
+        _target_counts,
+    )
+    from rubric_arm.trainer.warmup_mini import instruction_requirement
+    from rubric_arm.types import PreferencePair
+
+    overrides = {"output_dir": str(tmp_path), "eval": {"aggregation": "explicit"}}
+    bullets = instruction_requirement("detectable_format:number_bullet_lists", {"num_bullets": 3})
+    ps = instruction_requirement("detectable_content:postscript", {"postscript_marker": "P.S."})
+    pair = PreferencePair(
+        id="hand/1",
+        prompt="Write about rivers in exactly 3 bullet points, and end with a P.S.",
+        response_a="loser",
+        response_b="winner",
+        label="B",
+        subset="verifiable-if",
+        metadata={
+            "instruction_id_list": [
+                "detectable_format:number_bullet_lists",
+                "detectable_content:postscript",
+            ],
+            "kwargs": [{"num_bullets": 3}, {"postscript_marker": "P.S."}],
+            "registry": "ifeval",
+            "chosen_verification": {"loose": [True, True], "strict": [True, True]},
+            "rejected_verification": {"loose": [True, False], "strict": [True, False]},
+        },
+    )
+    rubric = f"1. {bullets} [Hard Rule]\n2. {ps} [Hard Rule]\n3. Is on topic. [Hard Rule]"
+    gen = ScriptedEngine("generator", rubric=rubric)
+    rubrics = RubricARM(gen, gen, cache=False).rubrics([pair.prompt])
+    targets = {}
+    for mode in ("label", "verifier"):
+        cfg = load_config(TINY, {**overrides, "check_targets": mode})
+        trainer = RubricARMTrainer(cfg, progress=False)
+        model, tok = trainer._load(trainer.base_models()["judge"])
+        view = TokenizerView(tok, _prompt_context(model, cfg.grpo.judge))
+        rows, skipped = trainer.check_rows([pair], rubrics, view)
+        assert skipped == 0 and len(rows) == 6  # 2 responses x 3 hard rules, A first
+        targets[mode] = [r["target"] for r in rows]
+        if mode == "verifier":
+            assert _target_counts(rows) == {
+                "targets_verifier_override": 1,
+                "targets_verifier": 3,
+                "targets_label": 2,
+            }
+    assert targets["label"] == ["Fails"] * 3 + ["Meets"] * 3
+    assert targets["verifier"] == ["Meets", "Fails", "Fails"] + ["Meets"] * 3
+
+
 def test_generator_reward_batches_one_greedy_judge_call() -> None:
     judge = ScriptedEngine("judge")
     arm = RubricARM(

@@ -256,6 +256,13 @@ class TrainConfig:
     # reward even when they lead to the same verdict; a verdict without a probability falls back to
     # the binary reward.
     generator_reward: Literal["verdict", "probability"] = "verdict"
+    # Targets of the judge's GRPO checks under explicit aggregation. "label": the paper's R_acc,
+    # each check answered toward the labelled winner (Meets for it, Fails for the other response,
+    # on every hard rule). "verifier": a hard rule that names one of the pair's verifiable
+    # constraints (warmup_mini.names_constraint) is answered as that constraint's official checker
+    # judged the response, so a rule both responses meet is not trained toward Fails for the
+    # loser; other rules, and chat pairs, keep the label target.
+    check_targets: Literal["label", "verifier"] = "label"
     rubric_cache: bool = True
     rubric_temperature: float = 1.0
     rubric_max_tokens: int = 512

@@ -25,7 +25,13 @@ import torch
 from datasets import Dataset
 
 from rubric_arm.cache import RubricCache
-from rubric_arm.checklist import CHECK_CONSTRAINT, check_chat, check_target, checked_criteria
+from rubric_arm.checklist import (
+    CHECK_ANSWERS,
+    CHECK_CONSTRAINT,
+    check_chat,
+    check_target,
+    checked_criteria,
+)
 from rubric_arm.data.runfiles import RunLock
 from rubric_arm.engines.hf_tokens import HFTokenizerEngine
 from rubric_arm.engines.transformers_engine import prefer_gqa_attention
@@ -39,6 +45,7 @@ from rubric_arm.trainer.diagnostics import GradientProbe
 from rubric_arm.trainer.phases import Phase, run_grpo, run_sft, sft_dataset
 from rubric_arm.trainer.rewards import CheckReward, GeneratorReward, JudgeReward
 from rubric_arm.trainer.rollouts import EngineRollouts
+from rubric_arm.trainer.warmup_mini import verifier_outcome
 from rubric_arm.types import Constraint, PreferencePair, SamplingParams, as_shown, prompt_text
 
 ROLES = ("generator", "judge")
@@ -276,9 +283,13 @@ class RubricARMTrainer:
     ) -> tuple[list[dict[str, Any]], int]:
         """Check-phase prompts of an explicitly aggregating judge: one per (checked criterion,
         response) of each labelled pair, with the answer that favours the labelled winner
-        (`checklist.check_target`); and how many pairs gave none (no label, no criterion)."""
+        (`checklist.check_target`) or, under `check_targets: verifier`, the checker's result for
+        the constraint the criterion names; and how many pairs gave none (no label, no
+        criterion). Each row says where its target came from (`target_source`: "label", "verifier"
+        where the checker agrees with the label's answer, "verifier_override" where it does not)."""
         g = self.cfg.grpo.judge
         budget = max(64, g.max_prompt_tokens - 128)
+        verify = self.cfg.check_targets == "verifier"
         rows, skipped = [], 0
         for pair, rr in zip(pairs, rubrics, strict=True):
             criteria = checked_criteria(rr.rubric) if rr.status == "ok" else []
@@ -288,10 +299,17 @@ class RubricARMTrainer:
             for side, response in (("A", pair.response_a), ("B", pair.response_b)):
                 text = view.truncate(response, budget)
                 for c in criteria:
+                    target, source = check_target(side, pair.label), "label"
+                    ok = verifier_outcome(c.text, pair, side) if verify else None
+                    if ok is not None:
+                        checked = CHECK_ANSWERS[0] if ok else CHECK_ANSWERS[1]
+                        source = "verifier" if checked == target else "verifier_override"
+                        target = checked
                     rows.append(
                         {
                             "prompt": view.render(check_chat(c.text, text)),
-                            "target": check_target(side, pair.label),
+                            "target": target,
+                            "target_source": source,
                         }
                     )
         return rows, skipped
@@ -405,7 +423,12 @@ class RubricARMTrainer:
             if not self.state_.is_main_process:
                 rubrics = arm.rubrics(prompts, desc=f"{phase.name}: rubrics")
             rows, skipped, reward = self._judge_task(pairs, rubrics, view, phase.seed, grammars)
-            self._log_event(phase, rubrics_cached=sum(r.cached for r in rubrics), too_long=skipped)
+            self._log_event(
+                phase,
+                rubrics_cached=sum(r.cached for r in rubrics),
+                too_long=skipped,
+                **_target_counts(rows),
+            )
             ds = Dataset.from_list(rows)
         else:
             ds = _fresh_rubric_dataset(self, pairs, gen_engine, view, phase, grammars)
@@ -603,6 +626,16 @@ class RubricARMTrainer:
     def _say(self, message: str) -> None:
         if self.progress and self.state_.is_main_process:
             print(f"[rubric-arm train] {message}", flush=True)
+
+
+def _target_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many check rows took each kind of target (none for written-judgment rows)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if "target_source" in row:
+            key = f"targets_{row['target_source']}"
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _context(model: Any) -> int:

@@ -16,6 +16,7 @@ is returned, so a drift in either format raises instead of producing bad SFT row
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -375,6 +376,40 @@ def _hard_rules(pair: PreferencePair) -> list[_HardRule]:
         checker = f"{registry_name(registry)} checker for {iid}"
         rules.append(_HardRule(instruction_requirement(iid, kw, registry), checker, a, b))
     return rules
+
+
+_STOP = frozenset({
+    "the", "a", "an", "response", "responses", "is", "are", "be", "of", "in", "on", "to", "and",
+    "or", "with", "its", "it", "that", "this", "as", "by", "for", "your", "any", "all", "each",
+    "no", "not", "than", "at", "least", "most", "exactly",
+})  # fmt: skip
+
+NAME_RECALL = 0.6
+"""Share of a requirement's content words a rule must contain to name it (the coverage audit's
+default, `reproduce/rubric_coverage.py`)."""
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-case words and numbers of a requirement, without function words."""
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
+
+
+def names_constraint(rule: str, requirement: str, recall: float = NAME_RECALL) -> bool:
+    """Whether `rule` contains at least `recall` of the requirement's content words."""
+    want = content_words(requirement)
+    return bool(want) and len(want & content_words(rule)) / len(want) >= recall
+
+
+def verifier_outcome(
+    rule: str, pair: PreferencePair, side: str, recall: float = NAME_RECALL
+) -> bool | None:
+    """The official checker's recorded result, on the response shown as `side` ("A" / "B"), for
+    the first of the pair's verifiable constraints that `rule` names; None when the rule names
+    none of them or no result is recorded (chat pairs have no constraints)."""
+    for requirement, a_ok, b_ok in rule_outcomes(pair):
+        if names_constraint(rule, requirement, recall):
+            return a_ok if side == "A" else b_ok
+    return None
 
 
 def rule_outcomes(pair: PreferencePair) -> list[tuple[str, bool | None, bool | None]]:
