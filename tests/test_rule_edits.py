@@ -92,3 +92,57 @@ def test_edit_rows_join_the_judge_warm_up_after_the_pairs_rule_rows() -> None:
     assert sum(r["judgment"] == "Meets" for r in added) * 2 == len(added)
     with pytest.raises(InputError, match="sft_edit_rows"):
         load_config(mini, parse_overrides(["--data.sft_edit_rows", "1"]))
+
+
+def test_ifbench_transfer_rows_are_balanced_checker_labelled_and_train_only(train) -> None:
+    from rubric_arm.trainer.rule_edits import transfer_rule_rows
+
+    pairs = train[:60]
+    rows = transfer_rule_rows(pairs, per_instruction=6, draws=2, seed=5)
+    assert rows == transfer_rule_rows(pairs, per_instruction=6, draws=2, seed=5)
+    asked = {
+        str(i)
+        for p in pairs
+        if p.metadata.get("registry") == "ifbench"
+        for i in p.metadata.get("instruction_id_list") or []
+    }
+    counts = Counter((r.pair_id.split(":", 2)[2], r.meets) for r in rows)
+    ids = {iid for iid, _ in counts}
+    assert len(ids) >= 3 and ids <= asked
+    for iid in ids:
+        assert counts[(iid, True)] == counts[(iid, False)] <= 3
+    sources = {t for p in pairs for t in (p.response_a, p.response_b)}
+    assert all(r.response in sources for r in rows)
+    verifier = RuleVerifier()
+    for r in rows[:20]:
+        _, d, iid = r.pair_id.split(":", 2)
+        _, kwargs = draw_ifeval_constraint(iid, 5, "transfer", int(d), registry="ifbench")
+        assert r.requirement == instruction_requirement(iid, kwargs, "ifbench")
+        item = VerifiableItem("t", "", (iid,), (kwargs,), "ifbench")
+        (check,) = verifier.verify(item, [r.response])
+        assert check.loose[0] == r.meets
+
+
+def test_ifbench_rows_need_check_rows_and_join_the_judge_warm_up() -> None:
+    from pathlib import Path
+
+    from rubric_arm.errors import InputError
+    from rubric_arm.trainer.config import load_config, parse_overrides
+    from rubric_arm.trainer.data import load_train_data
+
+    mini = Path(__file__).resolve().parent.parent / "configs" / "mini.yaml"
+    base = ["--data.sft_size", "24", "--data.sft_rule_rows", "pairs"]
+    plain = load_train_data(load_config(mini, parse_overrides(base)))
+    more = load_train_data(
+        load_config(mini, parse_overrides([*base, "--data.sft_ifbench_rows", "4"]))
+    )
+    ids = {r["id"] for r in plain.sft_judgments}
+    added = [r for r in more.sft_judgments if r["id"] not in ids]
+    assert added and all(r["id"].startswith("rule/transfer:") for r in added)
+    assert sum(r["judgment"] == "Meets" for r in added) * 2 == len(added)
+    with pytest.raises(InputError, match="sft_ifbench_rows"):
+        load_config(
+            mini, parse_overrides(["--data.sft_rule_rows", "none", "--data.sft_ifbench_rows", "4"])
+        )
+    with pytest.raises(InputError, match="sft_ifbench_rows"):
+        load_config(mini, parse_overrides(["--data.sft_ifbench_rows", "-1"]))

@@ -54,6 +54,11 @@ class DataConfig:
     # With sft_rule_rows "edits": at most this many edit rows per IFEval instruction (19), as
     # many meeting it as failing it.
     sft_edit_rows: int = 30
+    # With sft_rule_rows set: at most this many check rows per IFBench instruction of the warm-up
+    # pairs, as many meeting it as failing it: the instruction (parameters drawn as the mini build
+    # draws them) checked by the official IFBench checker against the warm-up responses, most
+    # written for other prompts (trainer/rule_edits.py transfer_rule_rows). 0: none.
+    sft_ifbench_rows: int = 0
     # mini only: keep the written warm-up judgments in the judge's SFT. false leaves only the
     # compliance-check rows (needs sft_rule_rows), the one thing explicit aggregation asks of the
     # judge; the 320 long trajectories are most of the warm-up's tokens.
@@ -291,6 +296,12 @@ class TrainConfig:
                 f"data.sft_edit_rows must be >= 2 (half meet, half fail), got "
                 f"{self.data.sft_edit_rows}"
             )
+        if self.data.sft_ifbench_rows < 0:
+            raise InputError(
+                f"data.sft_ifbench_rows must be >= 0, got {self.data.sft_ifbench_rows}"
+            )
+        if self.data.sft_ifbench_rows and self.data.sft_rule_rows == "none":
+            raise InputError("data.sft_ifbench_rows adds check rows: set data.sft_rule_rows too")
         if self.data.sft_generator_draws < 0:
             raise InputError(
                 f"data.sft_generator_draws must be >= 0, got {self.data.sft_generator_draws}"

@@ -71,7 +71,7 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
             judgments = []
         if d.sft_rule_rows != "none":
             judgments = judgments + _rule_check_rows(
-                d.sft_rule_rows, sft_pairs, d.path, cfg.seed, d.sft_edit_rows
+                d.sft_rule_rows, sft_pairs, d.path, cfg.seed, d.sft_edit_rows, d.sft_ifbench_rows
             )
         return TrainData(train, heldout, rubrics, judgments)
     return _openrubric_data(cfg)
@@ -94,7 +94,12 @@ def verdict_row(row: dict[str, str]) -> dict[str, str]:
 
 
 def _rule_check_rows(
-    kind: str, sft_pairs: list[PreferencePair], path: str | None, seed: int, edit_rows: int = 30
+    kind: str,
+    sft_pairs: list[PreferencePair],
+    path: str | None,
+    seed: int,
+    edit_rows: int = 30,
+    ifbench_rows: int = 0,
 ) -> list[dict[str, Any]]:
     """Judge warm-up rows of the short compliance check (data.sft_rule_rows), shuffled into a
     seeded order; each row holds its own one-turn chat and the verifier's answer."""
@@ -115,6 +120,10 @@ def _rule_check_rows(
             rows += edit_rule_rows(sft_pairs, per_instruction=edit_rows, seed=seed)
     else:
         rows = candidate_rule_rows(mini_dir=Path(path) if path else None)
+    if ifbench_rows:
+        from rubric_arm.trainer.rule_edits import transfer_rule_rows
+
+        rows += transfer_rule_rows(sft_pairs, per_instruction=ifbench_rows, seed=seed)
     random.Random(f"rule-rows-{seed}").shuffle(rows)
     return [
         {

@@ -7,6 +7,9 @@ instruction and one that fails it differ in everything at once. An edit changes 
 postscript added, the commas taken out, the text split into `***` paragraphs), so a row and its
 edited twin differ only in what the requirement is about. Any train-split response is a base
 text for any of the suite's 19 IFEval instructions; nothing of the held-out split is read.
+
+IFBench's instructions get transfer rows instead (`transfer_rule_rows`): the train responses as
+they are, checked against IFBench instructions other prompts asked for.
 """
 
 from __future__ import annotations
@@ -232,6 +235,13 @@ def edit_rule_rows(
                     f"edit:{j}:{iid}", 0, iid.split(":")[0], requirement, variant, f"v{k}", meets
                 )
                 by_id[iid][meets].append(row)
+    return _balanced(by_id, per_instruction, rng)
+
+
+def _balanced(
+    by_id: dict[str, dict[bool, list[RuleRow]]], per_instruction: int, rng: random.Random
+) -> list[RuleRow]:
+    """Per instruction as many meeting rows as failing ones (at most `per_instruction`), shuffled."""
     rows: list[RuleRow] = []
     for iid in sorted(by_id):
         pos, neg = by_id[iid][True], by_id[iid][False]
@@ -239,3 +249,64 @@ def edit_rule_rows(
         rows += rng.sample(pos, k) + rng.sample(neg, k)
     rng.shuffle(rows)
     return rows
+
+
+def transfer_rule_rows(
+    pairs: Sequence[PreferencePair],
+    *,
+    per_instruction: int = 30,
+    draws: int = 3,
+    seed: int = 0,
+) -> list[RuleRow]:
+    """IFBench check rows without edits: each IFBench instruction of `pairs` (pass the train split
+    only), its parameters drawn `draws` times as the mini build draws them, checked by the official
+    IFBench checker against every distinct response of `pairs`, most written for other prompts.
+
+    IFBench's instructions have no edit functions here; a checker run on unrelated text still
+    labels it exactly, and for most instructions some texts pass and some fail. Per instruction,
+    as many rows meet as fail (at most `per_instruction`); an instruction every text passes (or
+    fails), or whose checker needs inputs a draw lacks, gives none.
+    """
+    from rubric_arm.data.mini import draw_ifeval_constraint
+    from rubric_arm.data.verifiers import RuleVerifier, VerifiableItem
+    from rubric_arm.trainer.warmup_mini import instruction_requirement
+
+    texts = list(dict.fromkeys(t for p in pairs for t in (p.response_a, p.response_b) if t.strip()))
+    ids = sorted(
+        {
+            str(i)
+            for p in pairs
+            if p.metadata.get("registry") == "ifbench"
+            for i in p.metadata.get("instruction_id_list") or []
+        }
+    )
+    verifier = RuleVerifier()
+    rng = random.Random(f"transfer-{seed}")
+    by_id: dict[str, dict[bool, list[RuleRow]]] = defaultdict(lambda: {True: [], False: []})
+    seen: set[tuple[str, str]] = set()
+    for iid in ids:
+        for d in range(draws):
+            try:
+                _, kwargs = draw_ifeval_constraint(iid, seed, "transfer", d, registry="ifbench")
+            except Exception:  # a checker whose description needs inputs this draw lacks
+                continue
+            requirement = instruction_requirement(iid, kwargs, "ifbench")
+            item = VerifiableItem(
+                key=f"transfer-{iid}-{d}",
+                prompt="",
+                instruction_id_list=(iid,),
+                kwargs=(kwargs,),
+                registry="ifbench",
+            )
+            for j, (text, check) in enumerate(
+                zip(texts, verifier.verify(item, texts), strict=True)
+            ):
+                if check.status != "ok" or (requirement, text) in seen:
+                    continue
+                seen.add((requirement, text))
+                meets = check.loose[0]
+                row = RuleRow(
+                    f"transfer:{d}:{iid}", 0, iid.split(":")[0], requirement, text, f"t{j}", meets
+                )
+                by_id[iid][meets].append(row)
+    return _balanced(by_id, per_instruction, rng)
