@@ -331,3 +331,17 @@ def test_next_label_probs_on_a_real_model_do_not_depend_on_the_batch(tiny_engine
     for a, b in zip(together, alone, strict=True):
         assert sum(a.values()) == pytest.approx(1.0)
         assert a["Meets"] == pytest.approx(b["Meets"], abs=1e-4)
+
+
+def test_last_token_logits_match_a_full_forward_pass(tiny_engine):
+    """Scoring runs the output layer on the last position only; the logits are those of the
+    whole-sequence forward pass at that position."""
+    import torch
+
+    prompts = [tiny_engine.tokenizer("word " * n)["input_ids"] for n in (3, 11)]
+    ids = [5, 17, 42]
+    got = tiny_engine.last_token_logits(prompts, ids, batch_size=2)
+    for prompt, row in zip(prompts, got, strict=True):
+        with torch.no_grad():
+            full = tiny_engine.model(input_ids=torch.tensor([prompt])).logits[0, -1, ids]
+        assert row == pytest.approx(full.float().tolist(), abs=1e-4)

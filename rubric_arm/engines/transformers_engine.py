@@ -335,7 +335,8 @@ class TransformersEngine(HFTokenizerEngine):
         desc: str | None = None,
     ) -> list[list[float]]:
         """The logits of `token_ids` for the token after each prompt (one forward pass each,
-        nothing generated); rows run length-sorted in left-padded batches of `batch_size`."""
+        nothing generated); rows run length-sorted in left-padded batches of `batch_size`. Only
+        the last position goes through the output layer (`logits_to_keep=1`)."""
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         pad = self.tokenizer.pad_token_id
         pad = self.tokenizer.eos_token_id if pad is None else pad
@@ -353,6 +354,7 @@ class TransformersEngine(HFTokenizerEngine):
                     input_ids=ids.to(self.device),
                     attention_mask=mask.to(self.device),
                     position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
+                    logits_to_keep=1,
                 ).logits[:, -1, list(token_ids)]
                 for i, row in zip(rows, logits.float().tolist(), strict=True):
                     out[i] = row
