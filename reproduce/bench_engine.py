@@ -91,6 +91,54 @@ def _raw_generate(engine: Any, chats: list[Chat], max_new_tokens: int) -> tuple[
     return generated, time.perf_counter() - start
 
 
+def _full_logits_seconds(engine: Any, prompts: list[list[int]], token_ids: list[int]) -> float:
+    """The explicit checks' forward passes as a plain HF forward runs them: the same length-sorted,
+    left-padded batches, with the output layer applied at every position."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    pad = engine.tokenizer.pad_token_id
+    pad = engine.tokenizer.eos_token_id if pad is None else pad
+    t = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, len(order), 8):
+            rows = [prompts[i] for i in order[start : start + 8]]
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for k, r in enumerate(rows):
+                ids[k, width - len(r) :] = torch.tensor(r)
+                mask[k, width - len(r) :] = 1
+            engine.model(
+                input_ids=ids.to(engine.device),
+                attention_mask=mask.to(engine.device),
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(engine.device),
+            ).logits[:, -1, token_ids]
+    return time.perf_counter() - t
+
+
+def _scoring(engine: Any, n_checks: int) -> dict[str, Any]:
+    """Explicit-aggregation checks (one forward pass each) on held-out mini responses: the
+    engine's `last_token_logits` vs a full-logits forward on the same batches."""
+    from rubric_arm.checklist import CHECK_ANSWERS, check_chat
+    from rubric_arm.data.mini import load_mini
+
+    pairs = load_mini("heldout")[: (n_checks + 1) // 2]
+    rule = "The response has at least 3 paragraphs separated by blank lines."
+    chats = [check_chat(rule, t) for p in pairs for t in (p.response_a, p.response_b)][:n_checks]
+    prompts = [list(ids) for ids in engine.encode_chats(chats)]
+    firsts = [engine.tokenizer(a, add_special_tokens=False)["input_ids"][0] for a in CHECK_ANSWERS]
+    t = time.perf_counter()
+    engine.last_token_logits(prompts, firsts, batch_size=8)
+    ours = time.perf_counter() - t
+    full = _full_logits_seconds(engine, prompts, firsts)
+    return {
+        "checks": len(prompts),
+        "mean_prompt_tokens": round(sum(map(len, prompts)) / len(prompts), 1),
+        "checks_per_s": round(len(prompts) / ours, 2),
+        "full_logits_checks_per_s": round(len(prompts) / full, 2),
+        "speedup": round(full / ours, 3),
+    }
+
+
 def run_engine_bench(
     *,
     model: str = "smollm2-135m-instruct",
@@ -188,6 +236,9 @@ def run_engine_bench(
             Path(tmp),
         )
 
+    print("explicit checks: last-position vs full-logits forward passes ...")
+    scoring = _scoring(engine, 64)
+
     print("measuring fp32 matmul throughput ...")
     flops = measure_matmul_flops()
     params = sum(p.numel() for p in engine.model.parameters())
@@ -226,6 +277,7 @@ def run_engine_bench(
     result["pipeline_vs_raw"] = round(result["pipeline_tok_s"] / result["raw_tok_s"], 3)
     result["pipeline_vs_roofline"] = round(result["pipeline_tok_s"] / roofline, 3)
     result["raw_vs_roofline"] = round(result["raw_tok_s"] / roofline, 3)
+    result["scoring"] = scoring
     result["vllm"] = peer
     if "skipped" not in peer:
         work = [peer["rubrics"], peer["judgments"]]
@@ -266,10 +318,23 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"| {r['decode_tok_s']} ({r['decode_vs_roofline']:.0%} of roofline) |",
             f"| decode-bound: raw `model.generate` tok/s, same prompts | {r['decode_raw_tok_s']} |",
             f"| generated tokens: rubrics / judgments | {r['rubric_tokens']} / {r['judge_tokens']} |",
+            *_scoring_rows(r),
             *_vllm_rows(r),
             "",
         ]
     )
+
+
+def _scoring_rows(r: dict[str, Any]) -> list[str]:
+    sc = r.get("scoring")
+    if not sc:
+        return []
+    what = f"{sc['checks']} held-out checks, {sc['mean_prompt_tokens']} prompt tokens on average"
+    return [
+        f"| explicit checks/s ({what}) | {sc['checks_per_s']} |",
+        f"| the same with the output layer at every position | {sc['full_logits_checks_per_s']} "
+        f"(last position only: {sc['speedup']}x) |",
+    ]
 
 
 def _vllm_rows(r: dict[str, Any]) -> list[str]:

@@ -170,3 +170,14 @@ def test_rollout_bench_reads_step_times_and_rollout_stats(tmp_path: Path) -> Non
     md = rollout_markdown(result)
     assert "| engine | 20.0 | 1.0 | 4.0 | 1.0 | 900 / 300 | 0.75 | - |" in md
     assert "| trl | 20.0 | 1.0 | 4.0 | 1.0 | - | 0.75 | - |" in md
+
+
+def test_engine_bench_scoring_times_both_forward_passes_on_held_out_checks(tiny_engine) -> None:
+    from rubric_arm.reproduce.bench_engine import _scoring, _scoring_rows
+
+    sc = _scoring(tiny_engine, 3)
+    assert sc["checks"] == 3 and sc["mean_prompt_tokens"] > 20
+    assert sc["checks_per_s"] > 0 and sc["full_logits_checks_per_s"] > 0
+    rows = _scoring_rows({"scoring": sc})
+    assert len(rows) == 2 and f"{sc['speedup']}x" in rows[1]
+    assert _scoring_rows({}) == []
