@@ -5,28 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hand_pairs import bullets_and_postscript
+
 from rubric_arm.reproduce import rubric_coverage as rc
 from rubric_arm.trainer.warmup_mini import content_words, instruction_requirement, pair_rubric
 from rubric_arm.types import PreferencePair
 
 
 def _pair() -> PreferencePair:
-    return PreferencePair(
-        id="hand/1",
-        prompt="Write about rivers in exactly 3 bullet points, and end with a P.S.",
-        response_a="a",
-        response_b="b",
-        label="A",
-        subset="verifiable-if",
-        metadata={
-            "instruction_id_list": [
-                "detectable_format:number_bullet_lists",
-                "detectable_content:postscript",
-            ],
-            "kwargs": [{"num_bullets": 3}, {"postscript_marker": "P.S."}],
-            "registry": "ifeval",
-        },
-    )
+    return bullets_and_postscript()
 
 
 def test_content_words_keep_numbers_and_drop_function_words() -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hand_pairs import bullets_and_postscript
 from scripted_engine import ScriptedEngine, judge_output
 
 pytest.importorskip("trl")
@@ -342,28 +343,16 @@ def test_verifier_check_targets_follow_the_checker_where_a_rule_names_a_constrai
         _target_counts,
     )
     from rubric_arm.trainer.warmup_mini import instruction_requirement
-    from rubric_arm.types import PreferencePair
 
     overrides = {"output_dir": str(tmp_path), "eval": {"aggregation": "explicit"}}
     bullets = instruction_requirement("detectable_format:number_bullet_lists", {"num_bullets": 3})
     ps = instruction_requirement("detectable_content:postscript", {"postscript_marker": "P.S."})
-    pair = PreferencePair(
-        id="hand/1",
-        prompt="Write about rivers in exactly 3 bullet points, and end with a P.S.",
-        response_a="loser",
-        response_b="winner",
-        label="B",
-        subset="verifiable-if",
-        metadata={
-            "instruction_id_list": [
-                "detectable_format:number_bullet_lists",
-                "detectable_content:postscript",
-            ],
-            "kwargs": [{"num_bullets": 3}, {"postscript_marker": "P.S."}],
-            "registry": "ifeval",
-            "chosen_verification": {"loose": [True, True], "strict": [True, True]},
-            "rejected_verification": {"loose": [True, False], "strict": [True, False]},
-        },
+    pair = bullets_and_postscript(
+        "B",
+        "loser",
+        "winner",
+        chosen_verification={"loose": [True, True], "strict": [True, True]},
+        rejected_verification={"loose": [True, False], "strict": [True, False]},
     )
     rubric = f"1. {bullets} [Hard Rule]\n2. {ps} [Hard Rule]\n3. Is on topic. [Hard Rule]"
     gen = ScriptedEngine("generator", rubric=rubric)

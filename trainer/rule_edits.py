@@ -204,38 +204,55 @@ def edit_rule_rows(
     as many rows meet as fail (at most `per_instruction` in all), so no answer prior is learned.
     """
     from rubric_arm.data.mini import VERIFIABLE_IF_POOL, draw_ifeval_constraint
-    from rubric_arm.data.verifiers import RuleVerifier, VerifiableItem
-    from rubric_arm.trainer.warmup_mini import instruction_requirement
 
     texts = list(dict.fromkeys(t for p in pairs for t in (p.response_a, p.response_b) if t.strip()))
-    verifier = RuleVerifier()
     rng = random.Random(seed)
-    by_id: dict[str, dict[bool, list[RuleRow]]] = defaultdict(lambda: {True: [], False: []})
-    seen: set[tuple[str, str]] = set()
+    rows = _CheckedRows()
     for j, text in enumerate(texts):
         for iid in rng.sample(VERIFIABLE_IF_POOL, instructions_per_text):
             _, kwargs = draw_ifeval_constraint(iid, seed, "edit-args", j, iid)
-            requirement = instruction_requirement(iid, kwargs, "ifeval")
             variants = [v for v in dict.fromkeys([text, *EDITS[iid](text, kwargs)]) if v.strip()]
-            item = VerifiableItem(
-                key=f"edit-{j}",
-                prompt="",
-                instruction_id_list=(iid,),
-                kwargs=(kwargs,),
-                registry="ifeval",
-            )
-            for k, (variant, check) in enumerate(
-                zip(variants, verifier.verify(item, variants), strict=True)
-            ):
-                if check.status != "ok" or (requirement, variant) in seen:
-                    continue
-                seen.add((requirement, variant))
-                meets = check.loose[0]
-                row = RuleRow(
-                    f"edit:{j}:{iid}", 0, iid.split(":")[0], requirement, variant, f"v{k}", meets
-                )
-                by_id[iid][meets].append(row)
-    return _balanced(by_id, per_instruction, rng)
+            rows.add("ifeval", iid, kwargs, variants, f"edit:{j}:{iid}", "v")
+    return _balanced(rows.by_id, per_instruction, rng)
+
+
+class _CheckedRows:
+    """Rule rows labelled by the official checker's loose result, grouped by instruction and by
+    that result; a (requirement, text) seen before is not added again."""
+
+    def __init__(self) -> None:
+        from rubric_arm.data.verifiers import RuleVerifier
+
+        self.verifier = RuleVerifier()
+        self.by_id: dict[str, dict[bool, list[RuleRow]]] = defaultdict(
+            lambda: {True: [], False: []}
+        )
+        self.seen: set[tuple[str, str]] = set()
+
+    def add(
+        self,
+        registry: str,
+        iid: str,
+        kwargs: dict[str, Any],
+        texts: Sequence[str],
+        pair_id: str,
+        side: str,
+    ) -> None:
+        """`texts` checked against one instruction; row k of them is side f"{side}{k}"."""
+        from rubric_arm.data.verifiers import VerifiableItem
+        from rubric_arm.trainer.warmup_mini import instruction_requirement
+
+        requirement = instruction_requirement(iid, kwargs, registry)
+        item = VerifiableItem(pair_id, "", (iid,), (kwargs,), registry)
+        for k, (text, check) in enumerate(
+            zip(texts, self.verifier.verify(item, texts), strict=True)
+        ):
+            if check.status != "ok" or (requirement, text) in self.seen:
+                continue
+            self.seen.add((requirement, text))
+            meets = check.loose[0]
+            row = RuleRow(pair_id, 0, iid.split(":")[0], requirement, text, f"{side}{k}", meets)
+            self.by_id[iid][meets].append(row)
 
 
 def _balanced(
@@ -268,8 +285,6 @@ def transfer_rule_rows(
     fails), or whose checker needs inputs a draw lacks, gives none.
     """
     from rubric_arm.data.mini import draw_ifeval_constraint
-    from rubric_arm.data.verifiers import RuleVerifier, VerifiableItem
-    from rubric_arm.trainer.warmup_mini import instruction_requirement
 
     texts = list(dict.fromkeys(t for p in pairs for t in (p.response_a, p.response_b) if t.strip()))
     ids = sorted(
@@ -280,33 +295,13 @@ def transfer_rule_rows(
             for i in p.metadata.get("instruction_id_list") or []
         }
     )
-    verifier = RuleVerifier()
     rng = random.Random(f"transfer-{seed}")
-    by_id: dict[str, dict[bool, list[RuleRow]]] = defaultdict(lambda: {True: [], False: []})
-    seen: set[tuple[str, str]] = set()
+    rows = _CheckedRows()
     for iid in ids:
         for d in range(draws):
             try:
                 _, kwargs = draw_ifeval_constraint(iid, seed, "transfer", d, registry="ifbench")
             except Exception:  # a checker whose description needs inputs this draw lacks
                 continue
-            requirement = instruction_requirement(iid, kwargs, "ifbench")
-            item = VerifiableItem(
-                key=f"transfer-{iid}-{d}",
-                prompt="",
-                instruction_id_list=(iid,),
-                kwargs=(kwargs,),
-                registry="ifbench",
-            )
-            for j, (text, check) in enumerate(
-                zip(texts, verifier.verify(item, texts), strict=True)
-            ):
-                if check.status != "ok" or (requirement, text) in seen:
-                    continue
-                seen.add((requirement, text))
-                meets = check.loose[0]
-                row = RuleRow(
-                    f"transfer:{d}:{iid}", 0, iid.split(":")[0], requirement, text, f"t{j}", meets
-                )
-                by_id[iid][meets].append(row)
-    return _balanced(by_id, per_instruction, rng)
+            rows.add("ifbench", iid, kwargs, texts, f"transfer:{d}:{iid}", "t")
+    return _balanced(rows.by_id, per_instruction, rng)
