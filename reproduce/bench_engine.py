@@ -91,33 +91,24 @@ def _raw_generate(engine: Any, chats: list[Chat], max_new_tokens: int) -> tuple[
     return generated, time.perf_counter() - start
 
 
-def _full_logits_seconds(engine: Any, prompts: list[list[int]], token_ids: list[int]) -> float:
-    """The explicit checks' forward passes as a plain HF forward runs them: the same length-sorted,
-    left-padded batches, with the output layer applied at every position."""
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    pad = engine.tokenizer.pad_token_id
-    pad = engine.tokenizer.eos_token_id if pad is None else pad
-    t = time.perf_counter()
-    with torch.no_grad():
-        for start in range(0, len(order), 8):
-            rows = [prompts[i] for i in order[start : start + 8]]
-            width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for k, r in enumerate(rows):
-                ids[k, width - len(r) :] = torch.tensor(r)
-                mask[k, width - len(r) :] = 1
-            engine.model(
-                input_ids=ids.to(engine.device),
-                attention_mask=mask.to(engine.device),
-                position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(engine.device),
-            ).logits[:, -1, token_ids]
-    return time.perf_counter() - t
+class _AllPositions:
+    """A model wrapper that drops `logits_to_keep`, so the output layer runs at every position as
+    in a plain HF forward; everything else is the wrapped model's."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, *args: Any, logits_to_keep: int = 0, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
 
 
 def _scoring(engine: Any, n_checks: int) -> dict[str, Any]:
     """Explicit-aggregation checks (one forward pass each) on held-out mini responses: the
-    engine's `last_token_logits` vs a full-logits forward on the same batches."""
+    engine's `last_token_logits` as it is, then with the output layer at every position (the
+    same batches, through `_AllPositions`)."""
     from rubric_arm.checklist import CHECK_ANSWERS, check_chat
     from rubric_arm.data.mini import load_mini
 
@@ -129,7 +120,13 @@ def _scoring(engine: Any, n_checks: int) -> dict[str, Any]:
     t = time.perf_counter()
     engine.last_token_logits(prompts, firsts, batch_size=8)
     ours = time.perf_counter() - t
-    full = _full_logits_seconds(engine, prompts, firsts)
+    model, engine.model = engine.model, _AllPositions(engine.model)
+    try:
+        t = time.perf_counter()
+        engine.last_token_logits(prompts, firsts, batch_size=8)
+        full = time.perf_counter() - t
+    finally:
+        engine.model = model
     return {
         "checks": len(prompts),
         "mean_prompt_tokens": round(sum(map(len, prompts)) / len(prompts), 1),

@@ -357,12 +357,13 @@ def test_verifier_check_targets_follow_the_checker_where_a_rule_names_a_constrai
     rubric = f"1. {bullets} [Hard Rule]\n2. {ps} [Hard Rule]\n3. Is on topic. [Hard Rule]"
     gen = ScriptedEngine("generator", rubric=rubric)
     rubrics = RubricARM(gen, gen, cache=False).rubrics([pair.prompt])
-    targets = {}
+    targets, view = {}, None
     for mode in ("label", "verifier"):
         cfg = load_config(TINY, {**overrides, "check_targets": mode})
         trainer = RubricARMTrainer(cfg, progress=False)
-        model, tok = trainer._load(trainer.base_models()["judge"])
-        view = TokenizerView(tok, _prompt_context(model, cfg.grpo.judge))
+        if view is None:  # the two settings share the judge model and its prompt budget
+            model, tok = trainer._load(trainer.base_models()["judge"])
+            view = TokenizerView(tok, _prompt_context(model, cfg.grpo.judge))
         rows, skipped = trainer.check_rows([pair], rubrics, view)
         assert skipped == 0 and len(rows) == 6  # 2 responses x 3 hard rules, A first
         targets[mode] = [r["target"] for r in rows]

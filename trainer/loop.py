@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from rubric_arm.trainer.diagnostics import GradientProbe
 from rubric_arm.trainer.phases import Phase, run_grpo, run_sft, sft_dataset
 from rubric_arm.trainer.rewards import CheckReward, GeneratorReward, JudgeReward
 from rubric_arm.trainer.rollouts import EngineRollouts
-from rubric_arm.trainer.warmup_mini import verifier_outcome
+from rubric_arm.trainer.warmup_mini import rule_outcomes, verifier_outcome
 from rubric_arm.types import Constraint, PreferencePair, SamplingParams, as_shown, prompt_text
 
 ROLES = ("generator", "judge")
@@ -296,11 +297,12 @@ class RubricARMTrainer:
             if not criteria or pair.label is None:
                 skipped += 1
                 continue
+            outcomes = rule_outcomes(pair) if verify else []
             for side, response in (("A", pair.response_a), ("B", pair.response_b)):
                 text = view.truncate(response, budget)
                 for c in criteria:
                     target, source = check_target(side, pair.label), "label"
-                    ok = verifier_outcome(c.text, pair, side) if verify else None
+                    ok = verifier_outcome(c.text, outcomes, side)
                     if ok is not None:
                         checked = CHECK_ANSWERS[0] if ok else CHECK_ANSWERS[1]
                         source = "verifier" if checked == target else "verifier_override"
@@ -630,12 +632,7 @@ class RubricARMTrainer:
 
 def _target_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     """How many check rows took each kind of target (none for written-judgment rows)."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        if "target_source" in row:
-            key = f"targets_{row['target_source']}"
-            counts[key] = counts.get(key, 0) + 1
-    return counts
+    return dict(Counter(f"targets_{r['target_source']}" for r in rows if "target_source" in r))
 
 
 def _context(model: Any) -> int:

@@ -401,12 +401,15 @@ def names_constraint(rule: str, requirement: str, recall: float = NAME_RECALL) -
 
 
 def verifier_outcome(
-    rule: str, pair: PreferencePair, side: str, recall: float = NAME_RECALL
+    rule: str,
+    outcomes: Sequence[tuple[str, bool | None, bool | None]],
+    side: str,
+    recall: float = NAME_RECALL,
 ) -> bool | None:
     """The official checker's recorded result, on the response shown as `side` ("A" / "B"), for
-    the first of the pair's verifiable constraints that `rule` names; None when the rule names
-    none of them or no result is recorded (chat pairs have no constraints)."""
-    for requirement, a_ok, b_ok in rule_outcomes(pair):
+    the first of a pair's verifiable constraints (`rule_outcomes(pair)`) that `rule` names; None
+    when the rule names none of them or no result is recorded (chat pairs have no constraints)."""
+    for requirement, a_ok, b_ok in outcomes:
         if names_constraint(rule, requirement, recall):
             return a_ok if side == "A" else b_ok
     return None
