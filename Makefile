@@ -175,21 +175,25 @@ ablation-tiny: setup
 MINI := runs/train/mini/models
 MINI_EVAL := runs/eval/mini
 MINI_FORCE := $(if $(FORCE),--force,)
+# Every judge runs in bf16 with a float32 output layer: 3.2x faster than float32 for the trained
+# judge, 3.4x for the untrained one, same rubrics on all 267 pairs, trained judge -0.4 [-2.6, +1.8]
+# paired vs float32 (README, Performance).
+MINI_DTYPE := -J engine.dtype=bfloat16
 train-mini: models
 	$(BIN)/rubric-arm data build-mini
 	$(BIN)/rubric-arm train --config configs/mini.yaml
 	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini -J generator=$(MINI)/cycle3-generator \
-		-J judge=$(MINI)/cycle3-judge -J aggregation=explicit --benchmark mini --chunk-size 64 \
-		--out $(MINI_EVAL)/trained $(MINI_FORCE)
-	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini -J aggregation=explicit --benchmark mini \
-		--chunk-size 64 --out $(MINI_EVAL)/untrained $(MINI_FORCE)
+		-J judge=$(MINI)/cycle3-judge -J aggregation=explicit $(MINI_DTYPE) --benchmark mini \
+		--chunk-size 64 --out $(MINI_EVAL)/trained $(MINI_FORCE)
+	$(BIN)/rubric-arm eval --judge rubric-arm -J preset=mini -J aggregation=explicit $(MINI_DTYPE) \
+		--benchmark mini --chunk-size 64 --out $(MINI_EVAL)/untrained $(MINI_FORCE)
 	$(BIN)/rubric-arm eval --judge direct -J model=smollm2-135m-instruct -J judge_max_tokens=160 \
-		--benchmark mini --chunk-size 64 --out $(MINI_EVAL)/direct $(MINI_FORCE)
-	$(BIN)/rubric-arm eval --judge direct-logprob -J model=smollm2-135m-instruct --benchmark mini \
-		--out $(MINI_EVAL)/direct-logprob $(MINI_FORCE)
+		$(MINI_DTYPE) --benchmark mini --chunk-size 64 --out $(MINI_EVAL)/direct $(MINI_FORCE)
+	$(BIN)/rubric-arm eval --judge direct-logprob -J model=smollm2-135m-instruct $(MINI_DTYPE) \
+		--benchmark mini --out $(MINI_EVAL)/direct-logprob $(MINI_FORCE)
 	$(BIN)/rubric-arm report $(MINI_EVAL)/trained $(MINI_EVAL)/untrained $(MINI_EVAL)/direct \
 		$(MINI_EVAL)/direct-logprob --training runs/train/mini -o reports/train-mini.md \
-		--profile "mini (SmolLM2-135M-Instruct: configs/mini.yaml vs untrained)" \
+		--profile "mini (SmolLM2-135M-Instruct: configs/mini.yaml vs untrained; bf16 inference)" \
 		--title "Trained vs untrained Rubric-ARM on the held-out mini suite"
 
 # The downstream study: base vs DPO vs IterDPO vs GRPO with the Rubric-ARM reward (the models of

@@ -288,6 +288,7 @@ class LogprobJudge(Judge):
         batch_size: int = 8,
         max_response_tokens: int = 1536,
         verdict: str = "vote",
+        engine_kwargs: dict[str, Any] | None = None,
     ) -> None:
         from rubric_arm.engines import load_engine
         from rubric_arm.templates import load_template
@@ -295,7 +296,8 @@ class LogprobJudge(Judge):
         self.name = "direct-logprob"
         self.verdict = check_switch("verdict", verdict)
         self.model_name = model
-        self.engine = load_engine(model)
+        self.engine_kwargs = dict(engine_kwargs or {})
+        self.engine = load_engine(model, **self.engine_kwargs)
         self.template = load_template(template)
         if self.template.role != "direct":
             raise InputError(f"template {template!r} is not a direct (rubric-free) judge template")
@@ -315,6 +317,7 @@ class LogprobJudge(Judge):
             "answer_prefix": _ANSWER_PREFIX,
             "max_response_tokens": self.max_response_tokens,
             "verdict": self.verdict,
+            **{ENGINE_PREFIX + k: v for k, v in self.engine_kwargs.items()},
         }
 
     def _text(self, pair: PreferencePair, o: str) -> str:
@@ -499,6 +502,16 @@ def _make_direct(args: dict[str, Any]) -> Judge:
     return judge
 
 
+def _make_logprob(args: dict[str, Any]) -> Judge:
+    args = dict(args)
+    if "engine" in args:
+        raise InputError(
+            "direct-logprob reads next-token logits from the transformers engine; -J engine "
+            "is not an option (-J engine.KEY=VALUE options, e.g. engine.dtype=bfloat16, are)"
+        )
+    return LogprobJudge(engine_kwargs=engine_kwargs(args), **args)
+
+
 def _make_scalar(args: dict[str, Any]) -> Judge:
     args = dict(args)
     if "model" not in args:
@@ -521,8 +534,9 @@ JUDGES: dict[str, tuple[Callable[[dict[str, Any]], Judge], str]] = {
         "pairwise LLM judge without a rubric (args: model, template, preset, decoding, verdict)",
     ),
     "direct-logprob": (
-        lambda args: LogprobJudge(**args),
-        "direct judge read from p(' A') vs p(' B') after 'Winner: Response' (args: model, verdict)",
+        _make_logprob,
+        "direct judge read from p(' A') vs p(' B') after 'Winner: Response' (args: model, verdict, "
+        "engine.dtype, ...)",
     ),
     "scalar": (_make_scalar, "AutoModelForSequenceClassification reward model (args: model)"),
     "random": (lambda args: RandomJudge(), "seeded coin flip (sanity baseline)"),
@@ -572,7 +586,7 @@ JUDGE_OPTIONS: dict[str, frozenset[str]] = {
     "prompted-rubric": (_ARM_OPTIONS - {"generator", "judge"}) | {"model"},
     "direct": (_ARM_OPTIONS - {"generator", "judge", "judge_template"}) | {"model", "template"},
     "direct-logprob": frozenset(
-        {"model", "template", "batch_size", "max_response_tokens", "verdict"}
+        {"model", "template", "batch_size", "max_response_tokens", "verdict", "engine"}
     ),
     "scalar": frozenset({"model", "batch_size", "max_length"}),
     "random": frozenset(),

@@ -205,6 +205,12 @@ def run_label(
             parts.append(f"{role} {_short(str(args[role]))}")
     if args.get("aggregation"):
         parts.append(f"{args['aggregation']} aggregation")
+    # engine settings that change the numbers (e.g. engine.dtype=bfloat16) are named too
+    parts += [
+        f"{k.removeprefix('engine.')} {v}"
+        for k, v in sorted(args.items())
+        if k.startswith("engine.")
+    ]
     detail = ", ".join(p for p in parts if p)
     label = config.judge + (f" ({detail})" if detail else "")
     if config.votes > 1:

@@ -640,6 +640,20 @@ def test_logprob_judge_maps_orders_back(
     assert r.winner == "B" and r.correct == (PAIRS[0].label == "B")
 
 
+def test_logprob_judge_passes_engine_options(tiny_model_path: Path) -> None:
+    """-J engine.KEY=VALUE reaches direct-logprob's engine and its recorded config; a bare
+    -J engine (another backend) is refused with the reason."""
+    import torch
+
+    judge = make_judge("direct-logprob", {"model": "tiny-random", "engine.dtype": "bfloat16"})
+    assert judge.config()["engine.dtype"] == "bfloat16"
+    assert next(judge.engine.model.parameters()).dtype == torch.bfloat16
+    (r,) = judge.judge_pairs(PAIRS[:1], order="as_given", seed=0)
+    assert r.status == "ok" and r.judgments[0].p_a is not None
+    with pytest.raises(InputError, match="transformers engine"):
+        make_judge("direct-logprob", {"model": "tiny-random", "engine": "vllm"})
+
+
 def test_stats_bench_writes_json_and_markdown(tmp_path: Path) -> None:
     from rubric_arm.reproduce.bench_stats import run_stats_bench
 

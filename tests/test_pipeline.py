@@ -345,3 +345,26 @@ def test_last_token_logits_match_a_full_forward_pass(tiny_engine):
         with torch.no_grad():
             full = tiny_engine.model(input_ids=torch.tensor([prompt])).logits[0, -1, ids]
         assert row == pytest.approx(full.float().tolist(), abs=1e-4)
+
+
+def test_a_bf16_engine_keeps_a_float32_output_layer(tiny_model_path, tiny_engine):
+    """The body runs in bf16, the output layer in float32 on float32 hidden states: logits are
+    not rounded to bf16's few digits and stay near the float32 engine's; generation still runs."""
+    import torch
+
+    from rubric_arm.engines.transformers_engine import TransformersEngine
+    from rubric_arm.types import SamplingParams
+
+    engine = TransformersEngine(tiny_model_path, dtype="bfloat16", progress=False)
+    assert engine.model.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert engine.model.get_output_embeddings().weight.dtype == torch.float32
+    prompts = [tiny_engine.tokenizer("word " * n)["input_ids"] for n in (3, 11, 7)]
+    ids = [5, 17, 42]
+    got = engine.last_token_logits(prompts, ids, batch_size=2)
+    want = tiny_engine.last_token_logits(prompts, ids, batch_size=2)
+    flat = torch.tensor(got).flatten()
+    assert not torch.equal(flat, flat.to(torch.bfloat16).float())
+    for row, ref in zip(got, want, strict=True):
+        assert row == pytest.approx(ref, abs=0.05, rel=0.05)
+    (out,) = engine.generate_ids([prompts[0]], SamplingParams(temperature=0.0, max_new_tokens=4))
+    assert out[0].completion_tokens >= 1

@@ -188,3 +188,17 @@ def test_report_shows_decoding_parse_counts_and_calibration(tmp_path: Path) -> N
     )
     assert "| scripted [free, vote] | [0.9, 1.0] | 2 | 0.945 | 1.000 [0.342, 1.000] |" in text
     assert "| scripted [free, vote] | [0.6, 0.7) | 0 | - | - |" in text
+
+
+def test_run_label_names_models_aggregation_and_engine_settings() -> None:
+    """Two runs of one judge that differ only in engine precision get different table labels."""
+    from rubric_arm.harness.report import run_label
+    from rubric_arm.harness.runner import EvalConfig
+
+    args = {"preset": "mini", "judge": "runs/train/mini/models/cycle3-judge"}
+    base = EvalConfig(judge="rubric-arm", benchmark="mini", judge_args=dict(args))
+    half = EvalConfig(
+        judge="rubric-arm", benchmark="mini", judge_args={**args, "engine.dtype": "bfloat16"}
+    )
+    assert run_label(base) == "rubric-arm (mini, judge models/cycle3-judge)"
+    assert run_label(half) == "rubric-arm (mini, judge models/cycle3-judge, dtype bfloat16)"
