@@ -118,7 +118,7 @@ def _scoring(engine: Any, n_checks: int) -> dict[str, Any]:
     prompts = [list(ids) for ids in engine.encode_chats(chats)]
     firsts = [engine.tokenizer(a, add_special_tokens=False)["input_ids"][0] for a in CHECK_ANSWERS]
     t = time.perf_counter()
-    engine.last_token_logits(prompts, firsts, batch_size=8)
+    exact = engine.last_token_logits(prompts, firsts, batch_size=8)
     ours = time.perf_counter() - t
     model, engine.model = engine.model, _AllPositions(engine.model)
     try:
@@ -127,12 +127,21 @@ def _scoring(engine: Any, n_checks: int) -> dict[str, Any]:
         full = time.perf_counter() - t
     finally:
         engine.model = model
+    half_engine = type(engine)(engine.path, dtype="bfloat16", progress=False)
+    t = time.perf_counter()
+    half = half_engine.last_token_logits(prompts, firsts, batch_size=8)
+    half_seconds = time.perf_counter() - t
+    half_engine.close()
+    meets = [torch.tensor(rows).softmax(-1)[:, 0] for rows in (exact, half)]
     return {
         "checks": len(prompts),
         "mean_prompt_tokens": round(sum(map(len, prompts)) / len(prompts), 1),
         "checks_per_s": round(len(prompts) / ours, 2),
         "full_logits_checks_per_s": round(len(prompts) / full, 2),
         "speedup": round(full / ours, 3),
+        "bf16_checks_per_s": round(len(prompts) / half_seconds, 2),
+        "bf16_speedup": round(ours / half_seconds, 3),
+        "bf16_max_abs_p_meets_diff": round(float((meets[0] - meets[1]).abs().max()), 4),
     }
 
 
@@ -331,6 +340,15 @@ def _scoring_rows(r: dict[str, Any]) -> list[str]:
         f"| explicit checks/s ({what}) | {sc['checks_per_s']} |",
         f"| the same with the output layer at every position | {sc['full_logits_checks_per_s']} "
         f"(last position only: {sc['speedup']}x) |",
+        *(
+            [
+                f"| the same in bf16 with a float32 output layer | {sc['bf16_checks_per_s']} "
+                f"({sc['bf16_speedup']}x; P(Meets) within {sc['bf16_max_abs_p_meets_diff']} "
+                "of float32) |"
+            ]
+            if "bf16_checks_per_s" in sc
+            else []
+        ),
     ]
 
 

@@ -172,12 +172,13 @@ def test_rollout_bench_reads_step_times_and_rollout_stats(tmp_path: Path) -> Non
     assert "| trl | 20.0 | 1.0 | 4.0 | 1.0 | - | 0.75 | - |" in md
 
 
-def test_engine_bench_scoring_times_both_forward_passes_on_held_out_checks(tiny_engine) -> None:
+def test_engine_bench_scoring_times_the_forward_passes_on_held_out_checks(tiny_engine) -> None:
     from rubric_arm.reproduce.bench_engine import _scoring, _scoring_rows
 
     sc = _scoring(tiny_engine, 3)
     assert sc["checks"] == 3 and sc["mean_prompt_tokens"] > 20
     assert sc["checks_per_s"] > 0 and sc["full_logits_checks_per_s"] > 0
+    assert sc["bf16_checks_per_s"] > 0 and 0 <= sc["bf16_max_abs_p_meets_diff"] < 0.2
     rows = _scoring_rows({"scoring": sc})
-    assert len(rows) == 2 and f"{sc['speedup']}x" in rows[1]
+    assert len(rows) == 3 and f"{sc['speedup']}x" in rows[1] and f"{sc['bf16_speedup']}x" in rows[2]
     assert _scoring_rows({}) == []
