@@ -109,6 +109,10 @@ class SFTPhaseConfig:
     # where length goes with the answer (the synthetic tiny task), grouped batches are one-sided
     # and the tiny judge's warm-up fell from 96.9% to 62.5% held-out accuracy
     group_by_length: bool = False
+    # keep each row's output of the frozen lower layers (`trainable_layers`) from its first pass
+    # and reuse it in later epochs (trainer/frozen_cache.py): the same values up to the last bits,
+    # held in memory (fp32, hidden size x real tokens per row); no effect in the first epoch
+    cache_frozen_layers: bool = False
 
 
 @dataclass

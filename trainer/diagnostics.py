@@ -140,6 +140,10 @@ class PhaseDiagnostics(TrainerCallback):
             "generation_seconds": [round(t, 3) for t in self.generation_seconds],
         }
 
+    def record(self, **figures: Any) -> None:
+        """One extra metrics.jsonl line for the phase (e.g. a cache's hit counts)."""
+        self._write({"phase": self.phase, "role": self.role, **figures})
+
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._write(self.summary())
         if self.writer is not None:

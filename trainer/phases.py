@@ -22,6 +22,7 @@ from datasets import Dataset
 from rubric_arm.templates import Template
 from rubric_arm.trainer.config import GRPOPhaseConfig, HardwareConfig, SFTPhaseConfig
 from rubric_arm.trainer.diagnostics import GradientProbe, PhaseDiagnostics
+from rubric_arm.trainer.frozen_cache import FrozenLayerCache
 
 
 @dataclass
@@ -214,7 +215,18 @@ def run_sft(
         processing_class=tokenizer,
         callbacks=[diag],
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
+    if cfg.cache_frozen_layers:
+        cache = FrozenLayerCache()
+        with cache.attach(model):
+            trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
+        diag.record(
+            frozen_cache_rows=len(cache.rows),
+            frozen_cache_mb=round(cache.cached_bytes / 2**20, 1),
+            frozen_cache_hits=cache.hits,
+            frozen_cache_misses=cache.misses,
+        )
+    else:
+        trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
     return finish_phase(trainer, phase, tokenizer, diag)
 
 
