@@ -78,7 +78,9 @@ class FrozenLayerCache:
         mask = torch.ones_like(ids) if mask is None else mask
         self._batch = (ids, mask, kwargs.get("position_ids"))
 
-    def _keys(self, shape: torch.Size) -> list[bytes] | None:
+    def _keys(self, shape: torch.Size) -> list[tuple[bytes, slice]] | None:
+        """Each row's cache key and its span of real tokens; None when the captured batch does not
+        fit this forward or a row's real tokens are not one contiguous span."""
         if self._batch is None or tuple(self._batch[0].shape) != tuple(shape):
             return None
         all_ids, masks, positions = self._batch
@@ -86,35 +88,33 @@ class FrozenLayerCache:
         for row, (ids, mask) in enumerate(zip(all_ids, masks, strict=True)):
             real = mask.nonzero().flatten()
             if real.numel() == 0 or real[-1] - real[0] + 1 != real.numel():
-                return None  # not one contiguous span of real tokens
+                return None
             span = slice(int(real[0]), int(real[-1]) + 1)
             digest = hashlib.blake2b(ids[span].cpu().numpy().tobytes(), digest_size=16)
             digest.update(span.start.to_bytes(4, "big"))
             if positions is not None:
                 digest.update(positions[row][span].cpu().numpy().tobytes())
-            keys.append(digest.digest())
+            keys.append((digest.digest(), span))
         return keys
 
     def _stack_forward(self, stack: list[Any]) -> Any:
         originals = [type(layer).forward.__get__(layer) for layer in stack]
 
         def forward(hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-            keys, batch = self._keys(hidden_states.shape[:2]), self._batch
+            keys = self._keys(hidden_states.shape[:2])
             self._batch = None  # one forward per capture: a call that bypassed the hook computes
-            if keys is not None and all(k in self.rows for k in keys):
+            if keys is not None and all(key in self.rows for key, _ in keys):
                 self.hits += len(keys)
                 out = torch.zeros_like(hidden_states)
-                for row, (key, mask) in enumerate(zip(keys, batch[1], strict=True)):
-                    real = mask.nonzero().flatten()
-                    out[row, real[0] : real[-1] + 1] = self.rows[key].to(out.dtype)
+                for row, (key, span) in enumerate(keys):
+                    out[row, span] = self.rows[key].to(out.dtype)
                 return out
             for original in originals:
                 hidden_states = original(hidden_states, *args, **kwargs)
             if keys is not None:
                 self.misses += len(keys)
-                for row, (key, mask) in enumerate(zip(keys, batch[1], strict=True)):
-                    real = mask.nonzero().flatten()
-                    self.rows[key] = hidden_states[row, real[0] : real[-1] + 1].detach().clone()
+                for row, (key, span) in enumerate(keys):
+                    self.rows[key] = hidden_states[row, span].detach().clone()
             return hidden_states
 
         return forward

@@ -7,6 +7,7 @@ its last Trainer checkpoint, and exports an ordinary HF model folder at the end.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -215,18 +216,16 @@ def run_sft(
         processing_class=tokenizer,
         callbacks=[diag],
     )
-    if cfg.cache_frozen_layers:
-        cache = FrozenLayerCache()
-        with cache.attach(model):
-            trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
+    cache = FrozenLayerCache() if cfg.cache_frozen_layers else None
+    with cache.attach(model) if cache is not None else contextlib.nullcontext():
+        trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
+    if cache is not None:
         diag.record(
             frozen_cache_rows=len(cache.rows),
             frozen_cache_mb=round(cache.cached_bytes / 2**20, 1),
             frozen_cache_hits=cache.hits,
             frozen_cache_misses=cache.misses,
         )
-    else:
-        trainer.train(resume_from_checkpoint=last_checkpoint(phase.work_dir))
     return finish_phase(trainer, phase, tokenizer, diag)
 
 
